@@ -1,0 +1,405 @@
+//! Typed configuration: a TOML file, overridden by `SHCR_*` environment variables
+//! (`__` separates levels: `SHCR_SERVER__PORT=9090`), validated before anything starts.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::fhir::ResourceType;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub search: SearchConfig,
+    #[serde(default)]
+    pub paging: PagingConfig,
+    /// Id of the partner whose demographics win when partners disagree.
+    pub demographics_authority: String,
+    pub partners: Vec<PartnerConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    /// The FHIR base clients see (for fullUrl and links); defaults to http://host:port/fhir.
+    pub public_base_url: Option<String>,
+    /// HTTP worker threads; 0 means one per CPU.
+    pub workers: usize,
+    /// Largest request body accepted (POST _search), in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            public_base_url: None,
+            workers: 0,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    pub default_count: usize,
+    pub max_count: usize,
+    /// One deadline for all partner calls a request makes.
+    pub deadline_ms: u64,
+    /// Partner `next` pages followed per partner and type.
+    pub max_partner_pages: usize,
+    /// `_count` asked of partners.
+    pub partner_page_size: usize,
+    pub max_partner_response_bytes: usize,
+    /// How long an NHS number's partner-local ids are remembered.
+    pub identity_cache_ttl_s: u64,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            default_count: 50,
+            max_count: 200,
+            deadline_ms: 5_000,
+            max_partner_pages: 10,
+            partner_page_size: 100,
+            max_partner_response_bytes: 16 * 1024 * 1024,
+            identity_cache_ttl_s: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagingConfig {
+    /// How long a next/previous link works.
+    pub token_ttl_s: u64,
+    /// Base64 of 32 bytes. Instances behind one load balancer must share it; when
+    /// absent a random key is made at start and links work on this instance only.
+    pub key: Option<String>,
+}
+
+impl Default for PagingConfig {
+    fn default() -> Self {
+        PagingConfig {
+            token_ttl_s: 900,
+            key: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartnerKind {
+    Fhir,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerConfig {
+    /// Short id, part of every facade id: `[a-z][a-z0-9-]{0,15}`.
+    pub id: String,
+    pub name: String,
+    pub ods_code: String,
+    pub kind: PartnerKind,
+    pub base_url: String,
+    pub resource_types: Vec<ResourceType>,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(String),
+    #[error("configuration: {field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    /// Reads `path` (if given), then `SHCR_*` variables, then validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(ConfigError::Load(format!(
+                    "{} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        Config::extract(figment.merge(Env::prefixed("SHCR_").split("__")))
+    }
+
+    /// Builds from an in-memory config (demo, tests), still honouring `SHCR_*`.
+    pub fn from_value(config: &Config) -> Result<Config, ConfigError> {
+        Config::extract(
+            Figment::from(Serialized::defaults(config)).merge(Env::prefixed("SHCR_").split("__")),
+        )
+    }
+
+    fn extract(figment: Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment.extract().map_err(|e| {
+            let messages: Vec<String> = e
+                .into_iter()
+                .map(|e| {
+                    let path = e.path.join(".");
+                    if path.is_empty() {
+                        e.kind.to_string()
+                    } else {
+                        format!("{path}: {}", e.kind)
+                    }
+                })
+                .collect();
+            ConfigError::Load(messages.join("; "))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let s = &self.search;
+        if s.max_count == 0 {
+            return Err(invalid("search.max_count", "must be at least 1"));
+        }
+        if s.default_count == 0 || s.default_count > s.max_count {
+            return Err(invalid(
+                "search.default_count",
+                "must be between 1 and search.max_count",
+            ));
+        }
+        if s.deadline_ms == 0 {
+            return Err(invalid("search.deadline_ms", "must be more than 0"));
+        }
+        if s.partner_page_size == 0 || s.max_partner_pages == 0 {
+            return Err(invalid(
+                "search.partner_page_size",
+                "partner_page_size and max_partner_pages must be at least 1",
+            ));
+        }
+        if self.paging.token_ttl_s == 0 {
+            return Err(invalid("paging.token_ttl_s", "must be more than 0"));
+        }
+        if self.paging.key.is_some() {
+            self.paging_key()?;
+        }
+        if let Some(base) = &self.server.public_base_url {
+            let url =
+                Url::parse(base).map_err(|e| invalid("server.public_base_url", e.to_string()))?;
+            if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
+                return Err(invalid(
+                    "server.public_base_url",
+                    "must be an http(s) URL without a query",
+                ));
+            }
+        }
+        if self.partners.is_empty() {
+            return Err(invalid("partners", "at least one partner is needed"));
+        }
+        let mut ids = HashSet::new();
+        for (i, p) in self.partners.iter().enumerate() {
+            let field = |name: &str| format!("partners[{i}].{name}");
+            let id_ok = p.id.len() <= 16
+                && p.id.starts_with(|c: char| c.is_ascii_lowercase())
+                && p.id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !id_ok {
+                return Err(invalid(
+                    field("id"),
+                    format!(
+                        "'{}' must be 1-16 of a-z, 0-9 and '-', starting with a letter",
+                        p.id
+                    ),
+                ));
+            }
+            if !ids.insert(p.id.as_str()) {
+                return Err(invalid(
+                    field("id"),
+                    format!("'{}' is used by two partners", p.id),
+                ));
+            }
+            if p.name.trim().is_empty() {
+                return Err(invalid(field("name"), "must not be empty"));
+            }
+            if !(3..=10).contains(&p.ods_code.len())
+                || !p
+                    .ods_code
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            {
+                return Err(invalid(
+                    field("ods_code"),
+                    format!("'{}' is not an ODS code (3-10 of A-Z, 0-9)", p.ods_code),
+                ));
+            }
+            let url = Url::parse(&p.base_url)
+                .map_err(|e| invalid(field("base_url"), format!("'{}': {e}", p.base_url)))?;
+            if !matches!(url.scheme(), "http" | "https")
+                || url.query().is_some()
+                || url.fragment().is_some()
+                || !url.username().is_empty()
+                || url.password().is_some()
+            {
+                return Err(invalid(
+                    field("base_url"),
+                    "must be an http(s) URL with no query, fragment or credentials",
+                ));
+            }
+            if p.resource_types.is_empty() {
+                return Err(invalid(
+                    field("resource_types"),
+                    "must list at least one resource type",
+                ));
+            }
+            if p.timeout_ms == 0 || p.timeout_ms > s.deadline_ms {
+                return Err(invalid(
+                    field("timeout_ms"),
+                    format!(
+                        "must be between 1 and search.deadline_ms ({})",
+                        s.deadline_ms
+                    ),
+                ));
+            }
+        }
+        if !ids.contains(self.demographics_authority.as_str()) {
+            return Err(invalid(
+                "demographics_authority",
+                format!(
+                    "'{}' is not the id of a configured partner",
+                    self.demographics_authority
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The page-token key, if configured.
+    pub fn paging_key(&self) -> Result<Option<[u8; 32]>, ConfigError> {
+        let Some(key) = &self.paging.key else {
+            return Ok(None);
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(key.trim())
+            .map_err(|e| invalid("paging.key", format!("not base64: {e}")))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| invalid("paging.key", "must be 32 bytes, base64-encoded"))?;
+        Ok(Some(key))
+    }
+}
+
+impl PartnerConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> String {
+        r#"
+demographics_authority = "gp"
+[[partners]]
+id = "gp"
+name = "Riverside Medical Practice"
+ods_code = "A81001"
+kind = "fhir"
+base_url = "http://127.0.0.1:9001/fhir"
+resource_types = ["Observation"]
+timeout_ms = 1000
+"#
+        .to_string()
+    }
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::extract(Figment::new().merge(Toml::string(text)))
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/shcr.toml"))
+                .unwrap();
+        let config = load(&text).unwrap();
+        assert_eq!(config.partners.len(), 3);
+    }
+
+    #[test]
+    fn invalid_config_names_the_field() {
+        let cases = [
+            (
+                base().replace("id = \"gp\"", "id = \"GP!\""),
+                "partners[0].id",
+            ),
+            (base().replace("A81001", "a81"), "partners[0].ods_code"),
+            (
+                base().replace("http://127.0.0.1:9001/fhir", "ftp://x"),
+                "partners[0].base_url",
+            ),
+            (
+                base().replace("http://127.0.0.1:9001/fhir", "http://u:p@x/fhir"),
+                "partners[0].base_url",
+            ),
+            (
+                base().replace("[\"Observation\"]", "[]"),
+                "partners[0].resource_types",
+            ),
+            (
+                base().replace("[\"Observation\"]", "[\"Condition\"]"),
+                "partners.0.resource_types",
+            ),
+            (base().replace("1000", "0"), "partners[0].timeout_ms"),
+            (
+                base().replace(
+                    "demographics_authority = \"gp\"",
+                    "demographics_authority = \"acute\"",
+                ),
+                "demographics_authority",
+            ),
+            (
+                base().replace("kind = \"fhir\"", "kind = \"hl7v2\""),
+                "partners.0.kind",
+            ),
+            (
+                base().replace("name = \"Riverside Medical Practice\"\n", ""),
+                "name",
+            ),
+            (
+                format!("{}[search]\nmax_count = 10\ndefault_count = 20\n", base()),
+                "search.default_count",
+            ),
+            (
+                format!("{}[paging]\nkey = \"c2hvcnQ=\"\n", base()),
+                "paging.key",
+            ),
+            (format!("colour = 1\n{}", base()), "colour"),
+        ];
+        for (text, field) in cases {
+            let err = load(&text).unwrap_err().to_string();
+            assert!(err.contains(field), "expected {field} in: {err}");
+        }
+    }
+}

@@ -1,0 +1,3 @@
+pub async fn run(_port: u16, _latency: u64) -> Result<(), String> {
+    Err("todo".into())
+}

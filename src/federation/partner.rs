@@ -1,0 +1,240 @@
+//! One partner FHIR server, as the facade talks to it: searches with paging, reads.
+//!
+//! Partners are untrusted: bodies are size-capped, must be JSON of the expected shape,
+//! and a `next` link is followed only if it stays under the configured base URL.
+
+use std::time::Duration;
+
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+use url::Url;
+
+use crate::config::PartnerConfig;
+use crate::fhir::ResourceType;
+
+/// A configured partner.
+#[derive(Debug)]
+pub struct Partner {
+    pub id: String,
+    pub name: String,
+    pub ods_code: String,
+    pub base_url: Url,
+    pub resource_types: Vec<ResourceType>,
+    pub timeout: Duration,
+}
+
+impl Partner {
+    pub fn from_config(config: &PartnerConfig) -> Partner {
+        let mut base_url =
+            Url::parse(&config.base_url).expect("partner base_url validated at start");
+        if !base_url.path().ends_with('/') {
+            base_url.set_path(&format!("{}/", base_url.path()));
+        }
+        Partner {
+            id: config.id.clone(),
+            name: config.name.clone(),
+            ods_code: config.ods_code.clone(),
+            base_url,
+            resource_types: config.resource_types.clone(),
+            timeout: config.timeout(),
+        }
+    }
+
+    pub fn serves(&self, resource_type: ResourceType) -> bool {
+        resource_type == ResourceType::Patient || self.resource_types.contains(&resource_type)
+    }
+
+    /// The organisation as clients may see it: name and ODS code, never a URL.
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.name, self.ods_code)
+    }
+
+    fn url(&self, path: &str, query: &[(String, String)]) -> Url {
+        let mut url = self
+            .base_url
+            .join(path)
+            .expect("resource paths are relative");
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
+    }
+
+    /// Is `link` under this partner's base URL (same scheme, host, port and path prefix)?
+    fn owns(&self, link: &Url) -> bool {
+        link.scheme() == self.base_url.scheme()
+            && link.host_str() == self.base_url.host_str()
+            && link.port_or_known_default() == self.base_url.port_or_known_default()
+            && link.path().starts_with(self.base_url.path())
+            && link.username().is_empty()
+    }
+}
+
+/// What went wrong talking to a partner.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PartnerFailure {
+    #[error("did not answer in time")]
+    TimedOut,
+    #[error("could not be reached")]
+    Unreachable,
+    #[error("answered with HTTP {0}")]
+    HttpStatus(u16),
+    #[error("sent a response that is not a FHIR {0}")]
+    Malformed(&'static str),
+    #[error("sent a response larger than the facade accepts")]
+    TooLarge,
+}
+
+/// Limits applied to every partner exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct ExchangeLimits {
+    pub page_size: usize,
+    pub max_pages: usize,
+    pub max_response_bytes: usize,
+}
+
+/// All the resources a search gathered from a partner.
+#[derive(Debug, Default)]
+pub struct Pages {
+    pub resources: Vec<Value>,
+    /// More pages were on offer than the facade follows, or a next link was refused.
+    pub truncated: bool,
+}
+
+pub async fn search(
+    client: &Client,
+    partner: &Partner,
+    resource_type: ResourceType,
+    query: &[(String, String)],
+    limits: ExchangeLimits,
+) -> Result<Pages, PartnerFailure> {
+    let mut query = query.to_vec();
+    query.push(("_count".into(), limits.page_size.to_string()));
+    let mut url = partner.url(resource_type.as_str(), &query);
+    let mut pages = Pages::default();
+    for page in 0.. {
+        let bundle = fetch_json(client, &url, limits.max_response_bytes)
+            .await?
+            .ok_or(PartnerFailure::HttpStatus(404))?;
+        if bundle["resourceType"] != "Bundle" {
+            return Err(PartnerFailure::Malformed("Bundle"));
+        }
+        for entry in bundle["entry"].as_array().into_iter().flatten() {
+            let mode = entry["search"]["mode"].as_str().unwrap_or("match");
+            if mode == "match" && entry["resource"].is_object() {
+                pages.resources.push(entry["resource"].clone());
+            }
+        }
+        let next = bundle["link"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["relation"] == "next")
+            .and_then(|l| l["url"].as_str());
+        let Some(next) = next else { break };
+        match Url::parse(next).or_else(|_| partner.base_url.join(next)) {
+            Ok(next) if partner.owns(&next) && page + 1 < limits.max_pages => url = next,
+            _ => {
+                pages.truncated = true;
+                break;
+            }
+        }
+    }
+    Ok(pages)
+}
+
+/// Reads one resource; `Ok(None)` when the partner says it does not exist.
+pub async fn read(
+    client: &Client,
+    partner: &Partner,
+    resource_type: ResourceType,
+    local_id: &str,
+    max_response_bytes: usize,
+) -> Result<Option<Value>, PartnerFailure> {
+    let url = partner.url(&format!("{resource_type}/{local_id}"), &[]);
+    let resource = fetch_json(client, &url, max_response_bytes).await?;
+    match resource {
+        Some(r) if r["resourceType"] == resource_type.as_str() && r["id"] == local_id => {
+            Ok(Some(r))
+        }
+        Some(_) => Err(PartnerFailure::Malformed(
+            "resource of the type and id asked for",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// GETs `url` as FHIR JSON: `Ok(None)` on 404/410, capped at `max_bytes`.
+async fn fetch_json(
+    client: &Client,
+    url: &Url,
+    max_bytes: usize,
+) -> Result<Option<Value>, PartnerFailure> {
+    let mut response = client
+        .get(url.clone())
+        .header(reqwest::header::ACCEPT, "application/fhir+json")
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                PartnerFailure::TimedOut
+            } else {
+                PartnerFailure::Unreachable
+            }
+        })?;
+    match response.status() {
+        StatusCode::NOT_FOUND | StatusCode::GONE => return Ok(None),
+        s if !s.is_success() => return Err(PartnerFailure::HttpStatus(s.as_u16())),
+        _ => {}
+    }
+    if response
+        .content_length()
+        .is_some_and(|n| n as usize > max_bytes)
+    {
+        return Err(PartnerFailure::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|_| PartnerFailure::Unreachable)?
+    {
+        if body.len() + chunk.len() > max_bytes {
+            return Err(PartnerFailure::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|_| PartnerFailure::Malformed("JSON document"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partner(base: &str) -> Partner {
+        Partner::from_config(&PartnerConfig {
+            id: "gp".into(),
+            name: "GP".into(),
+            ods_code: "A81001".into(),
+            kind: crate::config::PartnerKind::Fhir,
+            base_url: base.into(),
+            resource_types: vec![ResourceType::Observation],
+            timeout_ms: 100,
+        })
+    }
+
+    #[test]
+    fn next_links_must_stay_under_the_partner_base() {
+        let p = partner("http://127.0.0.1:9001/fhir");
+        let ok = |s: &str| p.owns(&Url::parse(s).unwrap());
+        assert!(ok("http://127.0.0.1:9001/fhir/Observation?page=2"));
+        assert!(!ok("http://127.0.0.1:9002/fhir/Observation"));
+        assert!(!ok("http://127.0.0.1.evil.example:9001/fhir/Observation"));
+        assert!(!ok("https://127.0.0.1:9001/fhir/Observation"));
+        assert!(!ok("http://127.0.0.1:9001/admin"));
+        assert!(!ok("http://127.0.0.1:9001/fhirx/Observation"));
+        assert!(!ok("http://user@127.0.0.1:9001/fhir/Observation"));
+    }
+}

@@ -1,0 +1,145 @@
+//! What each partner consulted did, as the client sees it in the searchset's
+//! OperationOutcome: one `information` issue per partner (status, latency, entries,
+//! in an extension and in words), plus a `warning` for anything that went wrong.
+//! Organisations are named by name and ODS code; never by URL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::partner::{Partner, PartnerFailure};
+use crate::fhir::outcome::Issue;
+use crate::fhir::{ODS_ORGANISATION_SYSTEM, PARTNER_REPORT_EXTENSION, PARTNER_STATUS_SYSTEM};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PartnerStatus {
+    /// Answered in full.
+    Ok,
+    /// Answered, but offered more pages than the facade follows.
+    Incomplete,
+    /// Does not hold a record for this patient, so was not asked further.
+    PatientNotKnown,
+    Failed(PartnerFailure),
+}
+
+impl PartnerStatus {
+    pub fn code(&self) -> &'static str {
+        match self {
+            PartnerStatus::Ok => "ok",
+            PartnerStatus::Incomplete => "incomplete",
+            PartnerStatus::PatientNotKnown => "patient-not-known",
+            PartnerStatus::Failed(PartnerFailure::TimedOut) => "timeout",
+            PartnerStatus::Failed(PartnerFailure::Unreachable) => "unreachable",
+            PartnerStatus::Failed(PartnerFailure::HttpStatus(_)) => "error-response",
+            PartnerStatus::Failed(PartnerFailure::Malformed(_)) => "malformed-response",
+            PartnerStatus::Failed(PartnerFailure::TooLarge) => "too-large",
+        }
+    }
+}
+
+/// Records a partner sent that the facade would not pass on.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Rejected {
+    pub wrong_type: usize,
+    pub other_patient: usize,
+    pub unusable: usize,
+}
+
+impl Rejected {
+    pub fn total(&self) -> usize {
+        self.wrong_type + self.other_patient + self.unusable
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PartnerReport {
+    pub partner: Arc<Partner>,
+    pub status: PartnerStatus,
+    pub latency: Duration,
+    pub entries: usize,
+    pub rejected: Rejected,
+}
+
+impl PartnerReport {
+    pub fn new(partner: Arc<Partner>, status: PartnerStatus, latency: Duration) -> PartnerReport {
+        PartnerReport {
+            partner,
+            status,
+            latency,
+            entries: 0,
+            rejected: Rejected::default(),
+        }
+    }
+
+    /// Folds another exchange with the same partner into this report (several types).
+    pub fn absorb(&mut self, other: PartnerReport) {
+        self.latency = self.latency.max(other.latency);
+        self.entries += other.entries;
+        self.rejected.wrong_type += other.rejected.wrong_type;
+        self.rejected.other_patient += other.rejected.other_patient;
+        self.rejected.unusable += other.rejected.unusable;
+        let rank = |s: &PartnerStatus| match s {
+            PartnerStatus::Failed(_) => 3,
+            PartnerStatus::Incomplete => 2,
+            PartnerStatus::Ok => 1,
+            PartnerStatus::PatientNotKnown => 0,
+        };
+        if rank(&other.status) > rank(&self.status) {
+            self.status = other.status;
+        }
+    }
+
+    pub fn issues(&self) -> Vec<Issue> {
+        let label = self.partner.label();
+        let latency_ms = self.latency.as_millis() as u64;
+        let mut summary = Issue::information(
+            "informational",
+            format!(
+                "{label}: {}, {latency_ms} ms, {} entries",
+                self.status.code(),
+                self.entries
+            ),
+        )
+        .with_detail(PARTNER_STATUS_SYSTEM, self.status.code());
+        summary.extension = Some(json!([{
+            "url": PARTNER_REPORT_EXTENSION,
+            "extension": [
+                {"url": "organization", "valueIdentifier": {"system": ODS_ORGANISATION_SYSTEM, "value": self.partner.ods_code}},
+                {"url": "status", "valueCode": self.status.code()},
+                {"url": "latency", "valueDuration": {"value": latency_ms, "unit": "ms", "system": "http://unitsofmeasure.org", "code": "ms"}},
+                {"url": "entries", "valueUnsignedInt": self.entries}
+            ]
+        }]));
+        let mut issues = vec![summary];
+        match &self.status {
+            PartnerStatus::Failed(failure) => {
+                let code = match failure {
+                    PartnerFailure::TimedOut => "timeout",
+                    PartnerFailure::TooLarge => "too-costly",
+                    _ => "transient",
+                };
+                issues.push(Issue::warning(code, format!("{label} {failure}; its records are missing from this result")));
+            }
+            PartnerStatus::Incomplete => issues.push(Issue::warning(
+                "incomplete",
+                format!("{label} has more records than the facade gathers in one search; narrow the search to see the rest"),
+            )),
+            _ => {}
+        }
+        let r = self.rejected;
+        for (count, what) in [
+            (r.wrong_type, "of a resource type that was not asked for"),
+            (r.other_patient, "about a different patient"),
+            (r.unusable, "that could not be identified"),
+        ] {
+            if count > 0 {
+                issues.push(Issue::warning(
+                    "processing",
+                    format!("{label} sent {count} records {what}; they were left out"),
+                ));
+            }
+        }
+        issues
+    }
+}

@@ -1,0 +1,85 @@
+//! The CapabilityStatement, generated from what is really implemented: the served
+//! types, the search parameters in the registry, and the operations wired in http/.
+
+use serde_json::{Value, json};
+
+use super::ResourceType;
+use super::search::registry::{ParamKind, Registry};
+
+const TEMPLATE: &str = include_str!("../../fhir-profiles/capability-statement.json");
+
+/// `base`: the facade's FHIR base URL; `date`: when the server started.
+pub fn capability_statement(base: &str, date: &str) -> Value {
+    let mut statement: Value =
+        serde_json::from_str(TEMPLATE).expect("bundled CapabilityStatement template is JSON");
+    statement["date"] = json!(date);
+    statement["software"]["version"] = json!(env!("CARGO_PKG_VERSION"));
+    statement["implementation"] =
+        json!({ "description": "Shared Care Record FHIR facade", "url": base });
+    let resources: Vec<Value> = ResourceType::ALL
+        .iter()
+        .map(|t| resource_capability(*t))
+        .collect();
+    statement["rest"][0]["resource"] = json!(resources);
+    statement
+}
+
+fn resource_capability(resource_type: ResourceType) -> Value {
+    let search_params: Vec<Value> = Registry::get()
+        .for_type(resource_type)
+        .into_iter()
+        .map(|p| {
+            let kind = match p.kind {
+                ParamKind::Token => "token",
+                ParamKind::Date => "date",
+                ParamKind::String => "string",
+                ParamKind::Reference => "reference",
+            };
+            json!({ "name": p.code, "definition": p.url, "type": kind, "documentation": p.description })
+        })
+        .collect();
+    let mut resource = json!({
+        "type": resource_type.as_str(),
+        "interaction": [{ "code": "read" }, { "code": "search-type" }],
+        "versioning": "no-version",
+        "readHistory": false,
+        "updateCreate": false,
+        "searchParam": search_params,
+    });
+    if resource_type == ResourceType::Patient {
+        resource["operation"] = json!([{
+            "name": "everything",
+            "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+            "documentation": "Every served record of the patient, from every partner, in one paged searchset (_count and _type are honoured)."
+        }]);
+    }
+    resource
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_statement_is_valid_r4_and_lists_every_type() {
+        let cs = capability_statement("http://127.0.0.1:8080/fhir", "2026-01-01");
+        fhir_codec::validate_r4_json(&cs).unwrap();
+        let types: Vec<&str> = cs["rest"][0]["resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "Patient",
+                "MedicationStatement",
+                "AllergyIntolerance",
+                "Observation",
+                "Encounter",
+                "CarePlan"
+            ]
+        );
+    }
+}

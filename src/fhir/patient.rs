@@ -1,0 +1,99 @@
+//! One Patient per NHS number, merged from every partner that knows the patient.
+//!
+//! Demographics come from the authoritative partner when it knows the patient, and
+//! from the others (in configuration order) for whatever it lacks. Identifiers and
+//! origin tags come from all of them.
+
+use serde_json::{Value, json};
+
+use super::NhsNumber;
+
+/// Elements that describe the partner's own record keeping, not the person.
+const PARTNER_ONLY: [&str; 4] = ["id", "meta", "text", "link"];
+
+/// Merges Patients already in facade form, most authoritative first.
+pub fn merge(nhs: &NhsNumber, sources: Vec<Value>) -> Option<Value> {
+    let mut iter = sources.into_iter();
+    let mut merged = iter.next()?;
+    let mut tags = take_tags(&mut merged);
+    let mut last_updated = merged["meta"]["lastUpdated"].as_str().map(str::to_string);
+    if let Some(object) = merged.as_object_mut() {
+        for key in PARTNER_ONLY {
+            object.remove(key);
+        }
+    }
+    for mut other in iter {
+        tags.extend(take_tags(&mut other));
+        if let Some(lu) = other["meta"]["lastUpdated"].as_str() {
+            if last_updated.as_deref().is_none_or(|current| lu > current) {
+                last_updated = Some(lu.to_string());
+            }
+        }
+        let (Some(target), Some(source)) = (merged.as_object_mut(), other.as_object_mut()) else {
+            continue;
+        };
+        for (key, value) in std::mem::take(source) {
+            if PARTNER_ONLY.contains(&key.as_str()) {
+                continue;
+            }
+            if key == "identifier" {
+                let identifiers = target.entry("identifier").or_insert_with(|| json!([]));
+                if let (Some(list), Some(new)) = (identifiers.as_array_mut(), value.as_array()) {
+                    for identifier in new {
+                        if !list.iter().any(|i| {
+                            i["system"] == identifier["system"] && i["value"] == identifier["value"]
+                        }) {
+                            list.push(identifier.clone());
+                        }
+                    }
+                }
+            } else {
+                target.entry(key).or_insert(value);
+            }
+        }
+    }
+    tags.dedup_by(|a, b| a["code"] == b["code"] && a["system"] == b["system"]);
+    let mut meta = json!({ "tag": tags });
+    if let Some(lu) = last_updated {
+        meta["lastUpdated"] = json!(lu);
+    }
+    let mut patient = json!({ "resourceType": "Patient", "id": nhs.as_str(), "meta": meta });
+    if let (Some(out), Some(fields)) = (patient.as_object_mut(), merged.as_object_mut()) {
+        for (key, value) in std::mem::take(fields) {
+            out.entry(key).or_insert(value);
+        }
+    }
+    Some(patient)
+}
+
+fn take_tags(resource: &mut Value) -> Vec<Value> {
+    resource["meta"]["tag"]
+        .as_array_mut()
+        .map(std::mem::take)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authoritative_demographics_with_fallback_and_all_identifiers() {
+        let nhs = NhsNumber::parse("9000000009").unwrap();
+        let gp = json!({"resourceType": "Patient", "id": "9000000009", "meta": {"tag": [{"code": "A81001"}], "lastUpdated": "2024-01-01T00:00:00Z"},
+            "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9000000009"}],
+            "name": [{"family": "Jones"}], "generalPractitioner": [{"display": "Riverside"}]});
+        let acute = json!({"resourceType": "Patient", "id": "9000000009", "meta": {"tag": [{"code": "RX1"}], "lastUpdated": "2025-01-01T00:00:00Z"},
+            "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9000000009"}, {"system": "urn:mrn", "value": "M1"}],
+            "name": [{"family": "Jonas"}], "telecom": [{"system": "phone", "value": "0"}], "link": []});
+        let merged = merge(&nhs, vec![gp, acute]).unwrap();
+        assert_eq!(merged["id"], "9000000009");
+        assert_eq!(merged["name"][0]["family"], "Jones");
+        assert_eq!(merged["telecom"][0]["value"], "0");
+        assert_eq!(merged["identifier"].as_array().unwrap().len(), 2);
+        assert_eq!(merged["meta"]["tag"].as_array().unwrap().len(), 2);
+        assert_eq!(merged["meta"]["lastUpdated"], "2025-01-01T00:00:00Z");
+        assert!(merged.get("link").is_none());
+        assert_eq!(merged["generalPractitioner"][0]["display"], "Riverside");
+    }
+}

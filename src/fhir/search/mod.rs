@@ -1,0 +1,648 @@
+//! The typed search model: a query string becomes a `SearchRequest`, which is matched
+//! against resources and rebuilt, never pasted, into each partner's query.
+
+pub mod matcher;
+pub mod registry;
+pub mod value;
+
+use std::collections::BTreeSet;
+
+use crate::fhir::outcome::Issue;
+use crate::fhir::{NhsNumber, ResourceType};
+use registry::{ParamDef, ParamKind, Registry};
+use value::{ReferenceValue, SearchValue, TokenValue, split_unescaped};
+
+pub use crate::fhir::nhs_number::NHS_NUMBER_SYSTEM;
+
+/// Parameters consumed by the HTTP layer (format) or by paging; never criteria.
+const TRANSPORT_PARAMS: [&str; 2] = ["_format", "_pretty"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Modifier {
+    Exact,
+    Contains,
+}
+
+impl Modifier {
+    fn parse(s: &str) -> Option<Modifier> {
+        match s {
+            "exact" => Some(Modifier::Exact),
+            "contains" => Some(Modifier::Contains),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Modifier::Exact => "exact",
+            Modifier::Contains => "contains",
+        }
+    }
+}
+
+/// One `name[:modifier]=v1,v2` parameter: the values are ORed; criteria are ANDed.
+#[derive(Debug, Clone)]
+pub struct Criterion {
+    pub param: &'static ParamDef,
+    pub modifier: Option<Modifier>,
+    pub values: Vec<SearchValue>,
+}
+
+impl Criterion {
+    /// `(name, value)` as it appears in a query string.
+    pub fn to_query_pair(&self) -> (String, String) {
+        self.query_pair_named(&self.param.code)
+    }
+
+    /// The same, under the name partners know the parameter by.
+    pub fn to_partner_pair(&self) -> (String, String) {
+        self.query_pair_named(&self.param.partner_code)
+    }
+
+    fn query_pair_named(&self, code: &str) -> (String, String) {
+        let name = match self.modifier {
+            Some(m) => format!("{code}:{}", m.as_str()),
+            None => code.to_string(),
+        };
+        let values: Vec<String> = self.values.iter().map(SearchValue::to_query).collect();
+        (name, values.join(","))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortField {
+    /// The clinical date (the `date` parameter's elements).
+    Date,
+    LastUpdated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortOrder {
+    pub field: SortField,
+    pub descending: bool,
+}
+
+impl SortOrder {
+    pub fn to_query(self) -> String {
+        let name = match self.field {
+            SortField::Date => "date",
+            SortField::LastUpdated => "_lastUpdated",
+        };
+        if self.descending {
+            format!("-{name}")
+        } else {
+            name.to_string()
+        }
+    }
+}
+
+/// Page-size limits from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct PageLimits {
+    pub default_count: usize,
+    pub max_count: usize,
+}
+
+/// A parsed search.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    pub resource_type: ResourceType,
+    pub criteria: Vec<Criterion>,
+    /// The one patient a clinical search is about.
+    pub patient: Option<NhsNumber>,
+    pub count: usize,
+    pub sort: SortOrder,
+    pub summary_count: bool,
+    pub elements: Option<Vec<String>>,
+    /// Parameters that were ignored, and other notes for the client.
+    pub notes: Vec<Issue>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SearchError {
+    #[error("{reason}")]
+    InvalidValue { param: String, reason: String },
+    /// Under `Prefer: handling=strict`, a parameter the facade does not support.
+    #[error("{reason}")]
+    Unsupported { param: String, reason: String },
+    #[error("a {0} search needs a patient: add patient=Patient/{{NHS number}}")]
+    MissingPatient(ResourceType),
+    #[error("a search is about one patient; patient and subject name different patients")]
+    SeveralPatients,
+}
+
+impl SearchError {
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            SearchError::InvalidValue { param, .. } | SearchError::Unsupported { param, .. } => {
+                Some(param)
+            }
+            SearchError::MissingPatient(_) => Some("patient"),
+            SearchError::SeveralPatients => Some("subject"),
+        }
+    }
+}
+
+impl SearchRequest {
+    /// Parses query pairs for `resource_type`. Unknown parameters become warning notes,
+    /// or an error when `strict` (FHIR `Prefer: handling=strict`).
+    pub fn parse(
+        resource_type: ResourceType,
+        pairs: &[(String, String)],
+        strict: bool,
+        limits: PageLimits,
+    ) -> Result<SearchRequest, SearchError> {
+        let mut request = SearchRequest {
+            resource_type,
+            criteria: Vec::new(),
+            patient: None,
+            count: limits.default_count,
+            sort: SortOrder {
+                field: SortField::Date,
+                descending: true,
+            },
+            summary_count: false,
+            elements: None,
+            notes: Vec::new(),
+        };
+        if resource_type == ResourceType::Patient {
+            request.sort = SortOrder {
+                field: SortField::LastUpdated,
+                descending: true,
+            };
+        }
+        for (name, raw) in pairs {
+            if raw.is_empty() || TRANSPORT_PARAMS.contains(&name.as_str()) {
+                continue; // FHIR: a parameter with an empty value is ignored.
+            }
+            match name.as_str() {
+                "_count" => request.count = parse_count(raw, limits, &mut request)?,
+                "_sort" => {
+                    request.sort = parse_sort(resource_type, raw, strict, &mut request.notes)?
+                }
+                "_summary" => match raw.as_str() {
+                    "count" => request.summary_count = true,
+                    "false" => {}
+                    other => unsupported(
+                        strict,
+                        &mut request.notes,
+                        "_summary",
+                        format!("_summary={other} is not supported; only count"),
+                    )?,
+                },
+                "_elements" => request.elements = Some(parse_elements(raw)?),
+                _ => {
+                    if let Some(criterion) =
+                        parse_criterion(resource_type, name, raw, strict, &mut request.notes)?
+                    {
+                        request.criteria.push(criterion);
+                    }
+                }
+            }
+        }
+        if resource_type.is_clinical() {
+            request.patient = Some(request.the_patient()?);
+        }
+        Ok(request)
+    }
+
+    /// The single patient named by `patient`/`subject`; 400 if none or several.
+    fn the_patient(&mut self) -> Result<NhsNumber, SearchError> {
+        let mut patients = BTreeSet::new();
+        for criterion in self
+            .criteria
+            .iter_mut()
+            .filter(|c| c.param.kind == ParamKind::Reference)
+        {
+            for value in criterion.values.iter_mut() {
+                let SearchValue::Reference(reference) = value else {
+                    continue;
+                };
+                if reference
+                    .resource_type
+                    .as_deref()
+                    .is_some_and(|t| t != "Patient")
+                {
+                    return Err(SearchError::InvalidValue {
+                        param: criterion.param.code.clone(),
+                        reason: format!(
+                            "{}: only a Patient can be the subject of a search",
+                            criterion.param.code
+                        ),
+                    });
+                }
+                let nhs =
+                    NhsNumber::parse(&reference.id).map_err(|e| SearchError::InvalidValue {
+                        param: criterion.param.code.clone(),
+                        reason: format!(
+                            "{}: the patient's id is their NHS number, and '{}' is not one ({e})",
+                            criterion.param.code, reference.id
+                        ),
+                    })?;
+                reference.resource_type = Some("Patient".to_string());
+                patients.insert(nhs);
+            }
+        }
+        match patients.len() {
+            0 => Err(SearchError::MissingPatient(self.resource_type)),
+            1 => Ok(patients.into_iter().next().expect("one patient")),
+            _ => Err(SearchError::SeveralPatients),
+        }
+    }
+
+    /// NHS numbers a Patient search names through `_id` or an NHS-number `identifier`,
+    /// or None when it searches by demographics only.
+    pub fn named_patients(&self) -> Option<Vec<NhsNumber>> {
+        let mut named: Option<BTreeSet<NhsNumber>> = None;
+        for criterion in &self.criteria {
+            let ids: Vec<&str> = match criterion.param.code.as_str() {
+                "_id" => criterion
+                    .values
+                    .iter()
+                    .filter_map(|v| token_code(v, None))
+                    .collect(),
+                "identifier" => criterion
+                    .values
+                    .iter()
+                    .filter_map(|v| token_code(v, Some(NHS_NUMBER_SYSTEM)))
+                    .collect(),
+                _ => continue,
+            };
+            if ids.len() != criterion.values.len() {
+                continue; // some alternative is not an NHS number: cannot narrow by it
+            }
+            let set: BTreeSet<NhsNumber> = ids
+                .iter()
+                .filter_map(|id| NhsNumber::parse(id).ok())
+                .collect();
+            named = Some(match named {
+                Some(prev) => prev.intersection(&set).cloned().collect(),
+                None => set,
+            });
+        }
+        named.map(|s| s.into_iter().collect())
+    }
+
+    /// The query as the facade understood it: criteria then controls, canonical order.
+    pub fn to_query_pairs(&self) -> Vec<(String, String)> {
+        let mut pairs: Vec<(String, String)> =
+            self.criteria.iter().map(Criterion::to_query_pair).collect();
+        pairs.push(("_count".into(), self.count.to_string()));
+        pairs.push(("_sort".into(), self.sort.to_query()));
+        if self.summary_count {
+            pairs.push(("_summary".into(), "count".into()));
+        }
+        if let Some(elements) = &self.elements {
+            pairs.push(("_elements".into(), elements.join(",")));
+        }
+        pairs
+    }
+}
+
+fn token_code<'a>(value: &'a SearchValue, system: Option<&str>) -> Option<&'a str> {
+    match value {
+        SearchValue::Token(TokenValue {
+            system: s,
+            code: Some(code),
+        }) if s.as_deref() == system || system.is_none() && s.is_none() => Some(code),
+        _ => None,
+    }
+}
+
+fn unsupported(
+    strict: bool,
+    notes: &mut Vec<Issue>,
+    param: &str,
+    reason: String,
+) -> Result<(), SearchError> {
+    if strict {
+        return Err(SearchError::Unsupported {
+            param: param.to_string(),
+            reason,
+        });
+    }
+    notes.push(
+        Issue::warning("not-supported", format!("{reason}; it was ignored")).with_expression(param),
+    );
+    Ok(())
+}
+
+fn parse_count(
+    raw: &str,
+    limits: PageLimits,
+    request: &mut SearchRequest,
+) -> Result<usize, SearchError> {
+    let count: usize = raw.parse().map_err(|_| SearchError::InvalidValue {
+        param: "_count".into(),
+        reason: format!("_count must be a whole number, not '{raw}'"),
+    })?;
+    if count == 0 {
+        request.summary_count = true;
+        return Ok(limits.default_count);
+    }
+    if count > limits.max_count {
+        request.notes.push(
+            Issue::information(
+                "informational",
+                format!(
+                    "_count={count} is above the maximum page size; pages hold {}",
+                    limits.max_count
+                ),
+            )
+            .with_expression("_count"),
+        );
+        return Ok(limits.max_count);
+    }
+    Ok(count)
+}
+
+fn parse_sort(
+    resource_type: ResourceType,
+    raw: &str,
+    strict: bool,
+    notes: &mut Vec<Issue>,
+) -> Result<SortOrder, SearchError> {
+    let default = if resource_type.is_clinical() {
+        SortOrder {
+            field: SortField::Date,
+            descending: true,
+        }
+    } else {
+        SortOrder {
+            field: SortField::LastUpdated,
+            descending: true,
+        }
+    };
+    let keys: Vec<&str> = raw.split(',').collect();
+    let (descending, name) = match keys[0].strip_prefix('-') {
+        Some(name) => (true, name),
+        None => (false, keys[0]),
+    };
+    let field = match name {
+        "date" if resource_type.is_clinical() => SortField::Date,
+        "_lastUpdated" => SortField::LastUpdated,
+        _ => {
+            unsupported(
+                strict,
+                notes,
+                "_sort",
+                format!(
+                    "sorting {resource_type} by '{name}' is not supported (date, -date, _lastUpdated, -_lastUpdated)"
+                ),
+            )?;
+            return Ok(default);
+        }
+    };
+    if keys.len() > 1 {
+        unsupported(
+            strict,
+            notes,
+            "_sort",
+            "only the first _sort key is used".to_string(),
+        )?;
+    }
+    Ok(SortOrder { field, descending })
+}
+
+fn parse_elements(raw: &str) -> Result<Vec<String>, SearchError> {
+    raw.split(',')
+        .map(str::trim)
+        .map(|e| {
+            let valid = e.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && e.chars().all(|c| c.is_ascii_alphanumeric());
+            if valid {
+                Ok(e.to_string())
+            } else {
+                Err(SearchError::InvalidValue {
+                    param: "_elements".into(),
+                    reason: format!("_elements: '{e}' is not an element name"),
+                })
+            }
+        })
+        .collect()
+}
+
+/// Parses one `name[:modifier]=values` pair: None (with a note) if it is not a
+/// supported parameter, unless `strict`.
+pub fn parse_criterion(
+    resource_type: ResourceType,
+    name: &str,
+    raw: &str,
+    strict: bool,
+    notes: &mut Vec<Issue>,
+) -> Result<Option<Criterion>, SearchError> {
+    let (code, modifier) = match name.split_once(':') {
+        Some((code, modifier)) => (code, Some(modifier)),
+        None => (name, None),
+    };
+    let Some(param) = Registry::get().lookup(resource_type, code) else {
+        unsupported(
+            strict,
+            notes,
+            name,
+            format!("{resource_type} has no search parameter '{code}'"),
+        )?;
+        return Ok(None);
+    };
+    let modifier = match modifier {
+        None => None,
+        Some(m) => match Modifier::parse(m).filter(|_| param.modifiers.iter().any(|pm| pm == m)) {
+            Some(m) => Some(m),
+            None => {
+                unsupported(
+                    strict,
+                    notes,
+                    name,
+                    format!("modifier ':{m}' is not supported on '{code}'"),
+                )?;
+                return Ok(None);
+            }
+        },
+    };
+    let invalid = |reason: String| SearchError::InvalidValue {
+        param: code.to_string(),
+        reason: format!("{code}: {reason}"),
+    };
+    let values = split_unescaped(raw, ',')
+        .into_iter()
+        .map(|v| match param.kind {
+            ParamKind::Token => TokenValue::parse(v).map(SearchValue::Token),
+            ParamKind::Date => crate::fhir::date::DateValue::parse(v).map(SearchValue::Date),
+            ParamKind::String => Ok(SearchValue::String(value::unescape(v))),
+            ParamKind::Reference => ReferenceValue::parse(v).map(SearchValue::Reference),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
+    Ok(Some(Criterion {
+        param,
+        modifier,
+        values,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: PageLimits = PageLimits {
+        default_count: 50,
+        max_count: 200,
+    };
+
+    fn pairs(q: &str) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    fn parse(t: ResourceType, q: &str, strict: bool) -> Result<SearchRequest, SearchError> {
+        SearchRequest::parse(t, &pairs(q), strict, LIMITS)
+    }
+
+    #[test]
+    fn clinical_search_needs_one_valid_patient() {
+        let r = parse(
+            ResourceType::Observation,
+            "patient=Patient/9000000009&code=http://loinc.org|8480-6",
+            false,
+        )
+        .unwrap();
+        assert_eq!(r.patient.unwrap().as_str(), "9000000009");
+        let r = parse(
+            ResourceType::AllergyIntolerance,
+            "subject=9000000009",
+            false,
+        )
+        .unwrap();
+        assert_eq!(r.patient.unwrap().as_str(), "9000000009");
+        assert!(matches!(
+            parse(ResourceType::Observation, "code=1234", false),
+            Err(SearchError::MissingPatient(_))
+        ));
+        assert!(matches!(
+            parse(ResourceType::Observation, "patient=9000000008", false),
+            Err(SearchError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            parse(ResourceType::Observation, "patient=Group/9000000009", false),
+            Err(SearchError::InvalidValue { .. })
+        ));
+        assert_eq!(
+            parse(
+                ResourceType::Observation,
+                "patient=9000000009&subject=9000000017",
+                false
+            )
+            .unwrap_err(),
+            SearchError::SeveralPatients
+        );
+    }
+
+    #[test]
+    fn unknown_parameters_warn_or_fail_under_strict() {
+        let r = parse(
+            ResourceType::Observation,
+            "patient=9000000009&colour=blue&_include=Observation:subject",
+            false,
+        )
+        .unwrap();
+        assert_eq!(r.notes.len(), 2);
+        assert!(r.notes.iter().all(|n| n.code == "not-supported"));
+        assert!(matches!(
+            parse(
+                ResourceType::Observation,
+                "patient=9000000009&colour=blue",
+                true
+            ),
+            Err(SearchError::Unsupported { .. })
+        ));
+        assert!(matches!(
+            parse(ResourceType::Patient, "family:phonetic=smith", true),
+            Err(SearchError::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn controls_are_parsed_and_bounded() {
+        let r = parse(
+            ResourceType::Observation,
+            "patient=9000000009&_count=500&_sort=date&_elements=code,status",
+            false,
+        )
+        .unwrap();
+        assert_eq!(r.count, 200);
+        assert_eq!(
+            r.sort,
+            SortOrder {
+                field: SortField::Date,
+                descending: false
+            }
+        );
+        assert_eq!(r.elements.unwrap(), vec!["code", "status"]);
+        assert!(
+            parse(
+                ResourceType::Observation,
+                "patient=9000000009&_count=0",
+                false
+            )
+            .unwrap()
+            .summary_count
+        );
+        assert!(
+            parse(
+                ResourceType::Observation,
+                "patient=9000000009&_count=-1",
+                false
+            )
+            .is_err()
+        );
+        assert!(
+            parse(
+                ResourceType::Observation,
+                "patient=9000000009&date=yesterday",
+                false
+            )
+            .is_err()
+        );
+        assert!(
+            parse(
+                ResourceType::Observation,
+                "patient=9000000009&_elements=a.b",
+                false
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn named_patients_come_from_id_or_nhs_identifier() {
+        let r = parse(
+            ResourceType::Patient,
+            "identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009",
+            false,
+        )
+        .unwrap();
+        assert_eq!(r.named_patients().unwrap().len(), 1);
+        let r = parse(ResourceType::Patient, "_id=9000000009,9000000017", false).unwrap();
+        assert_eq!(r.named_patients().unwrap().len(), 2);
+        let r = parse(ResourceType::Patient, "family=Jones", false).unwrap();
+        assert!(r.named_patients().is_none());
+        let r = parse(ResourceType::Patient, "_id=notanhs", false).unwrap();
+        assert_eq!(r.named_patients().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn query_pairs_round_trip() {
+        let r = parse(
+            ResourceType::Observation,
+            "patient=9000000009&date=ge2024-01&date=lt2025&code=a|b,c&_count=10",
+            false,
+        )
+        .unwrap();
+        let again =
+            SearchRequest::parse(ResourceType::Observation, &r.to_query_pairs(), true, LIMITS)
+                .unwrap();
+        assert_eq!(again.to_query_pairs(), r.to_query_pairs());
+        assert_eq!(again.criteria.len(), 4);
+    }
+}

@@ -1,0 +1,92 @@
+//! The one mapping from failures to HTTP status and OperationOutcome.
+
+use actix_web::http::StatusCode;
+
+use crate::federation::cursor::TokenError;
+use crate::federation::partner::PartnerFailure;
+use crate::fhir::format::NotAcceptable;
+use crate::fhir::outcome::Issue;
+use crate::fhir::search::SearchError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("resource type '{0}' is not served here; see /fhir/metadata")]
+    UnknownType(String),
+    #[error("{0} is not known")]
+    NotFound(String),
+    #[error("{0}")]
+    Search(#[from] SearchError),
+    #[error("{0}")]
+    PageToken(#[from] TokenError),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotAcceptable(#[from] NotAcceptable),
+    #[error("a search body must be application/x-www-form-urlencoded")]
+    UnsupportedMediaType,
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{method} is not allowed here; allowed: {allowed}")]
+    MethodNotAllowed {
+        method: String,
+        allowed: &'static str,
+    },
+    #[error("{organisation} {failure}; try again later")]
+    PartnerUnavailable {
+        organisation: String,
+        failure: PartnerFailure,
+    },
+    #[error("the response could not be written as XML; ask for JSON")]
+    Unrepresentable,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::UnknownType(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Search(_) | ApiError::PageToken(_) | ApiError::BadRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PartnerUnavailable {
+                failure: PartnerFailure::TimedOut,
+                ..
+            } => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::PartnerUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unrepresentable => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn issue(&self) -> Issue {
+        let code = match self {
+            ApiError::UnknownType(_)
+            | ApiError::MethodNotAllowed { .. }
+            | ApiError::NotAcceptable(_)
+            | ApiError::UnsupportedMediaType => "not-supported",
+            ApiError::NotFound(_) => "not-found",
+            ApiError::Search(SearchError::MissingPatient(_)) => "required",
+            ApiError::Search(SearchError::Unsupported { .. }) => "not-supported",
+            ApiError::Search(_) => "value",
+            ApiError::PageToken(TokenError::Expired) => "expired",
+            ApiError::PageToken(TokenError::Invalid) | ApiError::BadRequest(_) => "invalid",
+            ApiError::PayloadTooLarge(_) => "too-long",
+            ApiError::PartnerUnavailable {
+                failure: PartnerFailure::TimedOut,
+                ..
+            } => "timeout",
+            ApiError::PartnerUnavailable { .. } => "transient",
+            ApiError::Unrepresentable => "exception",
+        };
+        let issue = Issue::error(code, self.to_string());
+        match self {
+            ApiError::Search(e) => match e.param() {
+                Some(param) => issue.with_expression(param),
+                None => issue,
+            },
+            _ => issue,
+        }
+    }
+}

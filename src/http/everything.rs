@@ -1,0 +1,138 @@
+//! `GET /fhir/Patient/{nhs}/$everything`: the Patient and every served record of
+//! theirs, from every partner, in one paged searchset.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::Value;
+
+use super::AppState;
+use super::error::ApiError;
+use super::read::read_patient;
+use super::respond::{Output, is_strict, query_pairs};
+use super::searchset::{PageRequest, searchset};
+use crate::federation::everything_query;
+use crate::fhir::outcome::Issue;
+use crate::fhir::search::{SortField, SortOrder};
+use crate::fhir::{NhsNumber, ResourceType};
+
+pub async fn everything(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let pairs = query_pairs(req.query_string());
+    match Output::negotiate(&req, &pairs) {
+        Ok(output) => output.result(run(&req, &state, &path, pairs).await),
+        Err(e) => Output::JSON.error(e),
+    }
+}
+
+async fn run(
+    req: &HttpRequest,
+    state: &AppState,
+    id: &str,
+    pairs: Vec<(String, String)>,
+) -> Result<Value, ApiError> {
+    let nhs = NhsNumber::parse(id).map_err(|_| ApiError::NotFound(format!("Patient/{id}")))?;
+    let target = format!("Patient/{nhs}/$everything");
+    let format_param = pairs
+        .iter()
+        .find(|(k, _)| k == "_format")
+        .map(|(_, v)| v.clone());
+    let (pairs, cursor) = PageRequest::open_cursor(state, &target, pairs)?;
+
+    let mut count = state.page_limits.default_count;
+    let mut types: Vec<ResourceType> = ResourceType::ALL.to_vec();
+    let mut notes = Vec::new();
+    for (name, value) in &pairs {
+        match name.as_str() {
+            "_count" => {
+                count = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|c| *c > 0)
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "_count must be a positive whole number, not '{value}'"
+                        ))
+                    })?
+                    .min(state.page_limits.max_count)
+            }
+            "_type" => {
+                types = value
+                    .split(',')
+                    .map(|t| {
+                        t.trim().parse::<ResourceType>().map_err(|_| {
+                            ApiError::BadRequest(format!(
+                                "_type: '{t}' is not a served resource type"
+                            ))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "_format" | "_pretty" => {}
+            other if is_strict(req) => {
+                return Err(ApiError::BadRequest(format!(
+                    "$everything does not support '{other}'"
+                )));
+            }
+            other => notes.push(
+                Issue::warning(
+                    "not-supported",
+                    format!("$everything does not support '{other}'; it was ignored"),
+                )
+                .with_expression(other),
+            ),
+        }
+    }
+
+    // The Patient and the clinical records are gathered at the same time.
+    let clinical: Vec<ResourceType> = types.iter().copied().filter(|t| t.is_clinical()).collect();
+    let wants_patient = types.contains(&ResourceType::Patient);
+    let (patient, gathered) = tokio::join!(
+        async {
+            match wants_patient {
+                true => read_patient(state, nhs.as_str()).await,
+                false => Ok(None),
+            }
+        },
+        state
+            .federation
+            .gather_clinical(&nhs, &clinical, everything_query)
+    );
+    let mut resources = Vec::new();
+    match patient? {
+        Some(patient) => resources.push(patient),
+        None if wants_patient => return Err(ApiError::NotFound(format!("Patient/{nhs}"))),
+        None => {}
+    }
+    resources.extend(gathered.resources);
+
+    let mut query = vec![("_count".to_string(), count.to_string())];
+    if types.len() != ResourceType::ALL.len() {
+        query.push((
+            "_type".into(),
+            types
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        ));
+    }
+    let (cursor, token) = cursor.unzip();
+    let page = PageRequest {
+        target,
+        query,
+        count,
+        sort: SortOrder {
+            field: SortField::Date,
+            descending: true,
+        },
+        summary_count: false,
+        elements: None,
+        cursor,
+        token,
+        notes,
+        format_param,
+    };
+    Ok(searchset(state, page, resources, &gathered.reports))
+}

@@ -1,0 +1,75 @@
+//! `GET /fhir/{type}/{id}`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::Value;
+
+use super::AppState;
+use super::error::ApiError;
+use super::respond::{Output, query_pairs};
+use crate::federation::ReadFailure;
+use crate::fhir::patient::merge;
+use crate::fhir::search::SearchRequest;
+use crate::fhir::{NhsNumber, ResourceType};
+
+pub async fn read(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let pairs = query_pairs(req.query_string());
+    match Output::negotiate(&req, &pairs) {
+        Ok(output) => output.result(read_resource(&state, &path.0, &path.1).await),
+        Err(e) => Output::JSON.error(e),
+    }
+}
+
+async fn read_resource(state: &AppState, type_name: &str, id: &str) -> Result<Value, ApiError> {
+    let resource_type: ResourceType = type_name
+        .parse()
+        .map_err(|_| ApiError::UnknownType(type_name.to_string()))?;
+    let not_found = || ApiError::NotFound(format!("{type_name}/{id}"));
+    if resource_type == ResourceType::Patient {
+        return read_patient(state, id).await?.ok_or_else(not_found);
+    }
+    match state.federation.read(resource_type, id).await {
+        Ok(resource) => Ok(resource),
+        Err(ReadFailure::NotFound) => Err(not_found()),
+        Err(ReadFailure::Partner { partner, failure }) => Err(ApiError::PartnerUnavailable {
+            organisation: partner.label(),
+            failure,
+        }),
+    }
+}
+
+/// The merged Patient for an NHS number, if any partner knows them.
+pub async fn read_patient(state: &AppState, id: &str) -> Result<Option<Value>, ApiError> {
+    let Ok(nhs) = NhsNumber::parse(id) else {
+        return Ok(None);
+    };
+    let request = SearchRequest::parse(
+        ResourceType::Patient,
+        &[("_id".into(), nhs.to_string())],
+        true,
+        state.page_limits,
+    )?;
+    let mut gathered = state.federation.gather_patients(&request).await;
+    match gathered.patients.remove(&nhs) {
+        Some(sources) => Ok(merge(&nhs, sources)),
+        None => {
+            // Not found anywhere that answered; if a partner failed, say so rather than 404.
+            let failed = gathered.reports.into_iter().find_map(|r| match r.status {
+                crate::federation::report::PartnerStatus::Failed(failure) => {
+                    Some((r.partner, failure))
+                }
+                _ => None,
+            });
+            match failed {
+                Some((partner, failure)) => Err(ApiError::PartnerUnavailable {
+                    organisation: partner.label(),
+                    failure,
+                }),
+                None => Ok(None),
+            }
+        }
+    }
+}

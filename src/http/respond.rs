@@ -1,0 +1,97 @@
+//! Writing FHIR responses in the negotiated format.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use serde_json::Value;
+
+use super::error::ApiError;
+use crate::fhir::format::{Format, negotiate};
+use crate::fhir::outcome::operation_outcome;
+
+/// How the client wants the answer written.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub format: Format,
+    pub pretty: bool,
+}
+
+impl Output {
+    /// From `_format` / `_pretty` among the query pairs and the `Accept` header.
+    pub fn negotiate(req: &HttpRequest, pairs: &[(String, String)]) -> Result<Output, ApiError> {
+        let param = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let accept = req.headers().get("accept").and_then(|v| v.to_str().ok());
+        let format = negotiate(param("_format"), accept)?;
+        Ok(Output {
+            format,
+            pretty: param("_pretty") == Some("true"),
+        })
+    }
+
+    pub const JSON: Output = Output {
+        format: Format::Json,
+        pretty: false,
+    };
+
+    pub fn write(self, status: StatusCode, resource: Value) -> HttpResponse {
+        match self.encode(resource) {
+            Ok(body) => HttpResponseBuilder::new(status)
+                .content_type(self.format.content_type())
+                .body(body),
+            Err(error) => Output::JSON.error(error),
+        }
+    }
+
+    pub fn error(self, error: ApiError) -> HttpResponse {
+        let mut response = self.write(error.status(), operation_outcome(&[error.issue()]));
+        if let ApiError::MethodNotAllowed { allowed, .. } = error {
+            response.headers_mut().insert(
+                actix_web::http::header::ALLOW,
+                actix_web::http::header::HeaderValue::from_static(allowed),
+            );
+        }
+        response
+    }
+
+    pub fn result(self, result: Result<Value, ApiError>) -> HttpResponse {
+        match result {
+            Ok(resource) => self.write(StatusCode::OK, resource),
+            Err(error) => self.error(error),
+        }
+    }
+
+    fn encode(self, resource: Value) -> Result<Vec<u8>, ApiError> {
+        match (self.format, self.pretty) {
+            (Format::Json, false) => {
+                Ok(serde_json::to_vec(&resource).expect("JSON values serialise"))
+            }
+            (Format::Json, true) => {
+                Ok(serde_json::to_vec_pretty(&resource).expect("JSON values serialise"))
+            }
+            (Format::Xml, _) => fhir_codec::write_xml(resource).map_err(|e| {
+                tracing::error!(error = %e, "response not representable as XML");
+                ApiError::Unrepresentable
+            }),
+        }
+    }
+}
+
+/// Query-string pairs, decoded, in order.
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// Does the request ask for strict handling of unknown search parameters?
+pub fn is_strict(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all("prefer")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .any(|p| p.trim().eq_ignore_ascii_case("handling=strict"))
+}

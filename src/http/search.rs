@@ -1,0 +1,141 @@
+//! `GET /fhir/{type}?...` and `POST /fhir/{type}/_search`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::AppState;
+use super::error::ApiError;
+use super::respond::{Output, is_strict, query_pairs};
+use super::searchset::{PageRequest, searchset};
+use crate::federation::clinical_query;
+use crate::fhir::ResourceType;
+use crate::fhir::patient::merge;
+use crate::fhir::search::SearchRequest;
+use crate::fhir::search::matcher::matches_all;
+
+pub async fn search_get(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let pairs = query_pairs(req.query_string());
+    respond(&req, &state, &path, pairs).await
+}
+
+pub async fn search_post(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let mut pairs = query_pairs(req.query_string());
+    let output = Output::negotiate(&req, &pairs).unwrap_or(Output::JSON);
+    let is_form = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    if !is_form {
+        return output.error(ApiError::UnsupportedMediaType);
+    }
+    match read_body(body, state.max_body_bytes).await {
+        Ok(body) => pairs.extend(query_pairs(&String::from_utf8_lossy(&body))),
+        Err(e) => return output.error(e),
+    }
+    respond(&req, &state, &path, pairs).await
+}
+
+async fn respond(
+    req: &HttpRequest,
+    state: &AppState,
+    type_name: &str,
+    pairs: Vec<(String, String)>,
+) -> HttpResponse {
+    match Output::negotiate(req, &pairs) {
+        Ok(output) => output.result(search(req, state, type_name, pairs).await),
+        Err(e) => Output::JSON.error(e),
+    }
+}
+
+async fn search(
+    req: &HttpRequest,
+    state: &AppState,
+    type_name: &str,
+    pairs: Vec<(String, String)>,
+) -> Result<Value, ApiError> {
+    let resource_type: ResourceType = type_name
+        .parse()
+        .map_err(|_| ApiError::UnknownType(type_name.to_string()))?;
+    let format_param = pairs
+        .iter()
+        .find(|(k, _)| k == "_format")
+        .map(|(_, v)| v.clone());
+    let (pairs, cursor) = PageRequest::open_cursor(state, type_name, pairs)?;
+    let request = SearchRequest::parse(resource_type, &pairs, is_strict(req), state.page_limits)?;
+
+    let (resources, reports) = match &request.patient {
+        Some(nhs) => {
+            let gathered = state
+                .federation
+                .gather_clinical(nhs, &[resource_type], |partner, _, ids| {
+                    clinical_query(&request, partner, ids)
+                })
+                .await;
+            (gathered.resources, gathered.reports)
+        }
+        None => {
+            if request.criteria.is_empty() {
+                return Err(ApiError::BadRequest(
+                    "a Patient search needs an identifier (NHS number), _id, or demographics such as family and birthdate".into(),
+                ));
+            }
+            let gathered = state.federation.gather_patients(&request).await;
+            let merged = gathered
+                .patients
+                .iter()
+                .filter_map(|(nhs, sources)| merge(nhs, sources.clone()))
+                .collect();
+            (merged, gathered.reports)
+        }
+    };
+    // Partners may ignore a parameter; the facade honours every one itself.
+    let resources: Vec<Value> = resources
+        .into_iter()
+        .filter(|r| matches_all(r, &request.criteria))
+        .collect();
+
+    let (cursor, token) = cursor.unzip();
+    let page = PageRequest {
+        target: type_name.to_string(),
+        query: request.to_query_pairs(),
+        count: request.count,
+        sort: request.sort,
+        summary_count: request.summary_count,
+        elements: request.elements.clone(),
+        cursor,
+        token,
+        notes: request.notes.clone(),
+        format_param,
+    };
+    Ok(searchset(state, page, resources, &reports))
+}
+
+/// Reads a request body up to `limit` bytes.
+pub async fn read_body(mut body: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::BadRequest("the request body could not be read".into()))?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}

@@ -1,0 +1,140 @@
+//! Turns everything gathered for a request into one page of a searchset: merge,
+//! sort, page, subset, links, and the outcome entry with per-partner reports.
+
+use serde_json::Value;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::federation::cursor::PageToken;
+use crate::federation::report::PartnerReport;
+use crate::fhir::bundle::SearchSet;
+use crate::fhir::elements::subset;
+use crate::fhir::outcome::Issue;
+use crate::fhir::page::{Cursor, Entry, dedupe, page_range, sort};
+use crate::fhir::search::SortOrder;
+
+/// A page being answered.
+pub struct PageRequest {
+    /// The path searched, relative to the FHIR base: `Observation`, `Patient/{nhs}/$everything`.
+    pub target: String,
+    /// The search as understood, canonical; what page tokens carry.
+    pub query: Vec<(String, String)>,
+    pub count: usize,
+    pub sort: SortOrder,
+    pub summary_count: bool,
+    pub elements: Option<Vec<String>>,
+    pub cursor: Option<Cursor>,
+    /// The `_cursor` this page was asked with, for its self link.
+    pub token: Option<String>,
+    pub notes: Vec<Issue>,
+    /// `_format` as the client gave it, kept on page links.
+    pub format_param: Option<String>,
+}
+
+impl PageRequest {
+    /// Reads `_cursor` if present: the search state then comes from the token.
+    pub fn open_cursor(
+        state: &AppState,
+        target: &str,
+        pairs: Vec<(String, String)>,
+    ) -> Result<(Vec<(String, String)>, Option<(Cursor, String)>), ApiError> {
+        let Some((_, sealed)) = pairs.iter().find(|(k, _)| k == "_cursor") else {
+            return Ok((pairs, None));
+        };
+        let token = state.sealer.open(sealed)?;
+        if token.target != target {
+            return Err(ApiError::BadRequest(
+                "this page link belongs to a different search; repeat the search".into(),
+            ));
+        }
+        if let Some((name, _)) = pairs
+            .iter()
+            .find(|(k, _)| !matches!(k.as_str(), "_cursor" | "_format" | "_pretty"))
+        {
+            return Err(ApiError::BadRequest(format!(
+                "a page link is used as given; '{name}' cannot be added to it"
+            )));
+        }
+        Ok((token.query, Some((token.cursor, sealed.clone()))))
+    }
+}
+
+pub fn searchset(
+    state: &AppState,
+    page: PageRequest,
+    resources: Vec<Value>,
+    reports: &[PartnerReport],
+) -> Value {
+    let mut entries = dedupe(
+        resources
+            .into_iter()
+            .map(|r| Entry::new(r, page.sort))
+            .collect(),
+    );
+    sort(&mut entries, page.sort);
+    let total = entries.len();
+    let mut outcome = page.notes.clone();
+    outcome.extend(reports.iter().flat_map(PartnerReport::issues));
+
+    let link = |query: Vec<(String, String)>| {
+        let mut query = query;
+        if let Some(format) = &page.format_param {
+            query.push(("_format".into(), format.clone()));
+        }
+        let encoded = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&query)
+            .finish();
+        format!("{}/{}?{encoded}", state.base, page.target)
+    };
+    let page_link = |cursor: Cursor| {
+        let token = PageToken {
+            target: page.target.clone(),
+            query: page.query.clone(),
+            cursor,
+            expires_at: state.sealer.expiry_from_now(),
+        };
+        link(vec![("_cursor".into(), state.sealer.seal(&token))])
+    };
+    let self_link = match &page.token {
+        Some(token) => link(vec![("_cursor".into(), token.clone())]),
+        None => link(page.query.clone()),
+    };
+
+    if page.summary_count {
+        return SearchSet {
+            base: &state.base,
+            self_link,
+            next_link: None,
+            previous_link: None,
+            total: Some(total),
+            resources: Vec::new(),
+            outcome,
+        }
+        .into_bundle();
+    }
+    let range = page_range(&entries, page.cursor.as_ref(), page.count, page.sort);
+    let next_link =
+        (range.end < total).then(|| page_link(Cursor::After(entries[range.end - 1].key.clone())));
+    let previous_link =
+        (range.start > 0).then(|| page_link(Cursor::Before(entries[range.start].key.clone())));
+    let resources = entries
+        .drain(range)
+        .map(|e| {
+            let mut resource = e.resource;
+            if let Some(elements) = &page.elements {
+                subset(&mut resource, elements);
+            }
+            resource
+        })
+        .collect();
+    SearchSet {
+        base: &state.base,
+        self_link,
+        next_link,
+        previous_link,
+        total: Some(total),
+        resources,
+        outcome,
+    }
+    .into_bundle()
+}

@@ -1,0 +1,114 @@
+//! shcr-facade: a FHIR R4 facade over the partners of a Shared Care Record.
+//!
+//! This file builds the HTTP server from a `Config`; the work is in the modules.
+
+pub mod config;
+pub mod federation;
+pub mod fhir;
+pub mod http;
+pub mod sim;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{App, HttpServer, web};
+
+use config::Config;
+use federation::Federation;
+use federation::cursor::PageSealer;
+use federation::identity::PatientLinks;
+use fhir::search::PageLimits;
+use http::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A facade server bound to `listener`, not yet running, and its public FHIR base.
+pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server, String)> {
+    let addr = listener.local_addr()?;
+    let base = config
+        .server
+        .public_base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}/fhir"))
+        .trim_end_matches('/')
+        .to_string();
+    let key = match config.paging_key() {
+        Ok(Some(key)) => key,
+        Ok(None) => {
+            tracing::warn!("no paging.key configured: page links work on this instance only");
+            PageSealer::random_key()
+        }
+        Err(e) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                e.to_string(),
+            ));
+        }
+    };
+    let sealer = Arc::new(PageSealer::new(key, config.paging.token_ttl_s));
+    let links = Arc::new(PatientLinks::new(Duration::from_secs(
+        config.search.identity_cache_ttl_s,
+    )));
+    let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let capability_statement = Arc::new(fhir::capability::capability_statement(&base, &started));
+    let workers = match config.server.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let app_base = base.clone();
+    let server = HttpServer::new(move || {
+        let state = AppState {
+            federation: Federation::new(&config, links.clone()),
+            sealer: sealer.clone(),
+            base: app_base.clone(),
+            page_limits: PageLimits {
+                default_count: config.search.default_count,
+                max_count: config.search.max_count,
+            },
+            max_body_bytes: config.server.max_body_bytes,
+            capability_statement: capability_statement.clone(),
+        };
+        App::new()
+            .app_data(web::Data::new(state))
+            .wrap_fn(|req, srv| {
+                let started = Instant::now();
+                let request_id = req
+                    .headers()
+                    .get(&REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|v| {
+                        v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    })
+                    .map(str::to_string)
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                let method = req.method().to_string();
+                // The route pattern, not the path: paths and queries carry NHS numbers.
+                let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                let response = srv.call(req);
+                async move {
+                    let mut response = response.await?;
+                    let status = response.status().as_u16();
+                    tracing::info!(
+                        request_id,
+                        method,
+                        route,
+                        status,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "request"
+                    );
+                    if let Ok(value) = HeaderValue::from_str(&request_id) {
+                        response.headers_mut().insert(REQUEST_ID, value);
+                    }
+                    Ok(response)
+                }
+            })
+            .configure(http::routes)
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok((server, base))
+}

@@ -1,0 +1,147 @@
+//! The `shcr-facade` command: serve, demo, check.
+
+mod demo;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use shcr_facade::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "shcr-facade",
+    version,
+    about = "FHIR R4 facade for a regional Shared Care Record"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the facade with a configuration file (SHCR_* variables override it).
+    Serve {
+        #[arg(long, env = "SHCR_CONFIG")]
+        config: PathBuf,
+        /// Listen on this port instead of server.port.
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Run the facade with three simulated partners and print requests to try.
+    Demo {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Delay each simulated partner adds to every answer.
+        #[arg(long, default_value_t = 20)]
+        partner_latency_ms: u64,
+    },
+    /// Validate a configuration and ask each partner for its CapabilityStatement.
+    Check {
+        #[arg(long, env = "SHCR_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve { config, port } => serve(config, port).await,
+            Command::Demo {
+                port,
+                partner_latency_ms,
+            } => demo::run(port, partner_latency_ms).await,
+            Command::Check { config } => check(config).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("shcr-facade: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(path: PathBuf, port: Option<u16>) -> Result<(), String> {
+    let mut config = Config::load(Some(&path)).map_err(|e| e.to_string())?;
+    if let Some(port) = port {
+        config.server.port = port;
+    }
+    let address = format!("{}:{}", config.server.host, config.server.port);
+    let listener =
+        TcpListener::bind(&address).map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let (server, base) = shcr_facade::server(config, listener).map_err(|e| e.to_string())?;
+    tracing::info!(base, "shcr-facade serving");
+    server.await.map_err(|e| e.to_string())
+}
+
+async fn check(path: PathBuf) -> Result<(), String> {
+    let config = Config::load(Some(&path)).map_err(|e| e.to_string())?;
+    println!(
+        "configuration {} is valid: {} partners",
+        path.display(),
+        config.partners.len()
+    );
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut failures = 0;
+    for partner in &config.partners {
+        let url = format!("{}/metadata", partner.base_url.trim_end_matches('/'));
+        let started = std::time::Instant::now();
+        let answer = client
+            .get(&url)
+            .header("accept", "application/fhir+json")
+            .timeout(partner.timeout())
+            .send()
+            .await;
+        let ms = started.elapsed().as_millis();
+        match answer {
+            Ok(r) if r.status().is_success() => {
+                println!("  ok    {} ({}) {ms} ms", partner.name, partner.ods_code)
+            }
+            Ok(r) => {
+                failures += 1;
+                println!(
+                    "  FAIL  {} ({}): HTTP {}",
+                    partner.name,
+                    partner.ods_code,
+                    r.status().as_u16()
+                );
+            }
+            Err(e) => {
+                failures += 1;
+                println!(
+                    "  FAIL  {} ({}): {}",
+                    partner.name,
+                    partner.ods_code,
+                    if e.is_timeout() {
+                        "timed out"
+                    } else {
+                        "unreachable"
+                    }
+                );
+            }
+        }
+    }
+    if failures > 0 {
+        Err(format!("{failures} partner(s) did not answer"))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,69 @@
+//! A partner's records, loaded from a directory of JSON files (each a resource or a
+//! Bundle of them).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::fhir::ResourceType;
+
+#[derive(Debug, Default, Clone)]
+pub struct PartnerData {
+    by_type: HashMap<ResourceType, Vec<Value>>,
+}
+
+impl PartnerData {
+    pub fn load(dir: &Path) -> std::io::Result<PartnerData> {
+        let mut data = PartnerData::default();
+        let mut files: Vec<_> = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        for file in files
+            .into_iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "json"))
+        {
+            let text = std::fs::read_to_string(&file)?;
+            let value: Value = serde_json::from_str(&text).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", file.display()),
+                )
+            })?;
+            data.add(value);
+        }
+        Ok(data)
+    }
+
+    /// Adds a resource, or every entry of a Bundle.
+    pub fn add(&mut self, value: Value) {
+        if value["resourceType"] == "Bundle" {
+            for entry in value["entry"].as_array().into_iter().flatten() {
+                self.add(entry["resource"].clone());
+            }
+        } else if let Some(t) = value["resourceType"]
+            .as_str()
+            .and_then(|t| t.parse::<ResourceType>().ok())
+        {
+            self.by_type.entry(t).or_default().push(value);
+        }
+    }
+
+    pub fn of_type(&self, resource_type: ResourceType) -> impl Iterator<Item = &Value> {
+        self.by_type.get(&resource_type).into_iter().flatten()
+    }
+
+    pub fn find(&self, resource_type: ResourceType, id: &str) -> Option<&Value> {
+        self.of_type(resource_type).find(|r| r["id"] == id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_type.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

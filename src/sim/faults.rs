@@ -1,0 +1,123 @@
+//! Faults a simulated partner can be told to show.
+
+use std::time::Duration;
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::PartnerData;
+use crate::fhir::ResourceType;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Fixed delay before every answer.
+    pub latency_ms: u64,
+    /// Extra random delay, 0 to this many ms.
+    pub latency_jitter_ms: u64,
+    /// Fraction of requests (0.0-1.0) answered with HTTP 500.
+    pub error_rate: f64,
+    /// Never answer.
+    pub hang: bool,
+    /// Answer with a truncated JSON body.
+    pub malformed: bool,
+    /// Answer every request with this HTTP status.
+    pub status: Option<u16>,
+    /// Add a resource of another type to search results.
+    pub wrong_type: bool,
+    /// Add a record about another patient to search results.
+    pub foreign_patient: bool,
+}
+
+impl Faults {
+    pub fn latency(ms: u64) -> Faults {
+        Faults {
+            latency_ms: ms,
+            ..Faults::default()
+        }
+    }
+
+    /// Delays, hangs or fails before any data is produced.
+    pub async fn before_answer(&self) -> Option<HttpResponse> {
+        let jitter = if self.latency_jitter_ms > 0 {
+            rand::thread_rng().gen_range(0..=self.latency_jitter_ms)
+        } else {
+            0
+        };
+        if self.latency_ms + jitter > 0 {
+            tokio::time::sleep(Duration::from_millis(self.latency_ms + jitter)).await;
+        }
+        if self.hang {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        if let Some(status) = self.status {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return Some(outcome(status, "simulated failure"));
+        }
+        if self.error_rate > 0.0 && rand::thread_rng().gen_bool(self.error_rate.clamp(0.0, 1.0)) {
+            return Some(outcome(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "simulated random failure",
+            ));
+        }
+        None
+    }
+
+    /// Records that should not be in the answer, when told to misbehave.
+    pub fn extra_entries(
+        &self,
+        data: &PartnerData,
+        resource_type: ResourceType,
+        matched: &[Value],
+    ) -> Vec<Value> {
+        let mut extra = Vec::new();
+        if self.wrong_type && resource_type.is_clinical() {
+            let subject = matched
+                .first()
+                .map(|r| patient_of(r).clone())
+                .unwrap_or(Value::Null);
+            extra.push(json!({"resourceType": "Condition", "id": "sim-wrong-type", "subject": subject, "code": {"text": "not asked for"}}));
+        }
+        if self.foreign_patient
+            && let Some(first) = matched.first()
+        {
+            if let Some(other) = data
+                .of_type(resource_type)
+                .find(|r| patient_of(r) != patient_of(first))
+            {
+                extra.push(other.clone());
+            }
+        }
+        extra
+    }
+
+    pub fn answer(&self, body: Value) -> HttpResponse {
+        let text = body.to_string();
+        let text = if self.malformed {
+            text[..text.len() / 2].to_string()
+        } else {
+            text
+        };
+        HttpResponse::Ok()
+            .content_type("application/fhir+json")
+            .body(text)
+    }
+}
+
+fn outcome(status: StatusCode, text: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/fhir+json")
+        .body(json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception", "diagnostics": text}]}).to_string())
+}
+
+/// The element naming a clinical record's patient.
+fn patient_of(resource: &Value) -> &Value {
+    if resource["subject"].is_null() {
+        &resource["patient"]
+    } else {
+        &resource["subject"]
+    }
+}

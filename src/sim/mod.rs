@@ -1,0 +1,211 @@
+//! Partner simulators: small FHIR servers that serve a directory of R4 resources,
+//! answer the searches the facade sends (with paging), and misbehave on request.
+//! Used by `demo`, the tests and the load generator; never by the facade itself.
+
+mod data;
+mod faults;
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex, RwLock};
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::{Value, json};
+
+pub use data::PartnerData;
+pub use faults::Faults;
+
+use crate::fhir::ResourceType;
+use crate::fhir::search::matcher::matches_all;
+use crate::fhir::search::parse_criterion;
+
+struct SimState {
+    base_url: String,
+    data: PartnerData,
+    faults: RwLock<Faults>,
+    requests: Mutex<Vec<String>>,
+}
+
+/// A running simulated partner on 127.0.0.1.
+pub struct SimPartner {
+    pub base_url: String,
+    state: Arc<SimState>,
+    handle: ServerHandle,
+}
+
+impl SimPartner {
+    /// Starts on an ephemeral loopback port.
+    pub fn start(data: PartnerData, faults: Faults) -> std::io::Result<SimPartner> {
+        Self::start_on(TcpListener::bind("127.0.0.1:0")?, data, faults)
+    }
+
+    pub fn start_on(
+        listener: TcpListener,
+        data: PartnerData,
+        faults: Faults,
+    ) -> std::io::Result<SimPartner> {
+        let base_url = format!("http://{}/fhir", listener.local_addr()?);
+        let state = Arc::new(SimState {
+            base_url: base_url.clone(),
+            data,
+            faults: RwLock::new(faults),
+            requests: Mutex::new(Vec::new()),
+        });
+        let shared = web::Data::from(state.clone());
+        let server = HttpServer::new(move || {
+            App::new().app_data(shared.clone()).service(
+                web::scope("/fhir")
+                    .route("/metadata", web::get().to(metadata))
+                    .route("/{type}", web::get().to(search))
+                    .route("/{type}/{id}", web::get().to(read)),
+            )
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(0)
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Ok(SimPartner {
+            base_url,
+            state,
+            handle,
+        })
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self.state.faults.write().expect("faults lock") = faults;
+    }
+
+    /// Every request received so far, as `path?query`.
+    pub fn requests(&self) -> Vec<String> {
+        self.state
+            .requests
+            .lock()
+            .expect("request log lock")
+            .clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.state
+            .requests
+            .lock()
+            .expect("request log lock")
+            .clear();
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}
+
+fn fhir_json(status: actix_web::http::StatusCode, body: &Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/fhir+json")
+        .body(body.to_string())
+}
+
+async fn metadata() -> HttpResponse {
+    fhir_json(
+        actix_web::http::StatusCode::OK,
+        &json!({"resourceType": "CapabilityStatement", "status": "active", "date": "2026-01-01", "kind": "instance", "fhirVersion": "4.0.1", "format": ["json"]}),
+    )
+}
+
+async fn search(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<SimState>,
+) -> HttpResponse {
+    let faults = state.record(&req);
+    if let Some(response) = faults.before_answer().await {
+        return response;
+    }
+    let Ok(resource_type) = path.parse::<ResourceType>() else {
+        return fhir_json(
+            actix_web::http::StatusCode::NOT_FOUND,
+            &json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-supported"}]}),
+        );
+    };
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let mut criteria = Vec::new();
+    let (mut count, mut offset) = (50usize, 0usize);
+    for (name, value) in &pairs {
+        match name.as_str() {
+            "_count" => count = value.parse().unwrap_or(50).max(1),
+            "_offset" => offset = value.parse().unwrap_or(0),
+            _ => {
+                if let Ok(Some(c)) =
+                    parse_criterion(resource_type, name, value, false, &mut Vec::new())
+                {
+                    criteria.push(c);
+                }
+            }
+        }
+    }
+    let mut matched: Vec<Value> = state
+        .data
+        .of_type(resource_type)
+        .filter(|r| matches_all(r, &criteria))
+        .cloned()
+        .collect();
+    matched.extend(faults.extra_entries(&state.data, resource_type, &matched));
+    let page: Vec<Value> = matched.iter().skip(offset).take(count).cloned().collect();
+    let mut links = vec![
+        json!({"relation": "self", "url": format!("{}/{}?{}", state.base_url, resource_type, req.query_string())}),
+    ];
+    if offset + count < matched.len() {
+        let mut next: Vec<(String, String)> = pairs
+            .iter()
+            .filter(|(k, _)| k != "_offset")
+            .cloned()
+            .collect();
+        next.push(("_offset".into(), (offset + count).to_string()));
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&next)
+            .finish();
+        links.push(json!({"relation": "next", "url": format!("{}/{}?{query}", state.base_url, resource_type)}));
+    }
+    let entries: Vec<Value> = page
+        .into_iter()
+        .map(|r| json!({"fullUrl": format!("{}/{}/{}", state.base_url, r["resourceType"].as_str().unwrap_or_default(), r["id"].as_str().unwrap_or_default()), "resource": r, "search": {"mode": "match"}}))
+        .collect();
+    let bundle = json!({"resourceType": "Bundle", "type": "searchset", "total": matched.len(), "link": links, "entry": entries});
+    faults.answer(bundle)
+}
+
+async fn read(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<SimState>,
+) -> HttpResponse {
+    let faults = state.record(&req);
+    if let Some(response) = faults.before_answer().await {
+        return response;
+    }
+    let found = path
+        .0
+        .parse::<ResourceType>()
+        .ok()
+        .and_then(|t| state.data.find(t, &path.1));
+    match found {
+        Some(resource) => faults.answer(resource.clone()),
+        None => fhir_json(
+            actix_web::http::StatusCode::NOT_FOUND,
+            &json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]}),
+        ),
+    }
+}
+
+impl SimState {
+    fn record(&self, req: &HttpRequest) -> Faults {
+        self.requests
+            .lock()
+            .expect("request log lock")
+            .push(format!("{}?{}", req.path(), req.query_string()));
+        self.faults.read().expect("faults lock").clone()
+    }
+}
