@@ -1,3 +1,114 @@
-pub async fn run(_port: u16, _latency: u64) -> Result<(), String> {
-    Err("todo".into())
+//! `shcr-facade demo`: the example configuration, with each partner replaced by a
+//! simulator serving examples/data/<partner id>/, and requests to paste.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use shcr_facade::config::Config;
+use shcr_facade::sim::{Faults, PartnerData, SimPartner};
+
+/// examples/ next to the working directory, or in the source tree.
+fn examples_dir() -> PathBuf {
+    let local = PathBuf::from("examples");
+    if local.join("shcr.toml").exists() {
+        local
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples")
+    }
+}
+
+pub async fn run(port: u16, partner_latency_ms: u64) -> Result<(), String> {
+    let examples = examples_dir();
+    let mut config = Config::load(Some(&examples.join("shcr.toml"))).map_err(|e| e.to_string())?;
+    let mut partners = Vec::new();
+    for partner in &mut config.partners {
+        let dir = examples.join("data").join(&partner.id);
+        let data = PartnerData::load(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let records = data.len();
+        let sim = SimPartner::start(data, Faults::latency(partner_latency_ms))
+            .map_err(|e| e.to_string())?;
+        partner.base_url = sim.base_url.clone();
+        println!(
+            "partner  {:<48} {records:>3} records at {}",
+            format!("{} ({})", partner.name, partner.ods_code),
+            sim.base_url
+        );
+        partners.push(sim);
+    }
+    config.server.port = port;
+    let address = format!("{}:{port}", config.server.host);
+    let listener = TcpListener::bind(&address)
+        .map_err(|e| format!("cannot listen on {address}: {e} (try --port)"))?;
+    let (server, base) = shcr_facade::server(config, listener).map_err(|e| e.to_string())?;
+    print_requests(&base);
+    server.await.map_err(|e| e.to_string())
+}
+
+fn print_requests(base: &str) {
+    let requests = [
+        ("CapabilityStatement", format!("curl -s '{base}/metadata'")),
+        (
+            "Alice Jones, merged from three partners",
+            format!("curl -s '{base}/Patient/9990000018'"),
+        ),
+        (
+            "find a patient by NHS number",
+            format!(
+                "curl -s '{base}/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9990000018'"
+            ),
+        ),
+        (
+            "find patients by demographics",
+            format!("curl -s '{base}/Patient?family=jones&birthdate=1958'"),
+        ),
+        (
+            "her observations, newest first, 5 a page (follow link.next)",
+            format!("curl -s '{base}/Observation?patient=Patient/9990000018&_count=5'"),
+        ),
+        (
+            "blood pressure since June 2024",
+            format!(
+                "curl -s '{base}/Observation?patient=9990000018&code=http://loinc.org|8480-6&date=ge2024-06'"
+            ),
+        ),
+        (
+            "active medication",
+            format!("curl -s '{base}/MedicationStatement?patient=9990000018&status=active'"),
+        ),
+        (
+            "allergies, by POST (one record held twice is shown once)",
+            format!("curl -s -X POST '{base}/AllergyIntolerance/_search' -d 'patient=9990000018'"),
+        ),
+        (
+            "everything, in XML",
+            format!(
+                "curl -s -H 'Accept: application/fhir+xml' '{base}/Patient/9990000018/$everything?_count=20'"
+            ),
+        ),
+        (
+            "read one encounter by facade id",
+            format!("curl -s '{base}/Encounter/northgate-acute.enc-alice-admission'"),
+        ),
+        (
+            "count only",
+            format!("curl -s '{base}/Observation?patient=9990000018&_summary=count'"),
+        ),
+        (
+            "refused: no patient (400)",
+            format!("curl -s '{base}/Observation?code=8480-6'"),
+        ),
+        (
+            "refused under strict handling (400)",
+            format!(
+                "curl -s -H 'Prefer: handling=strict' '{base}/Observation?patient=9990000018&colour=blue'"
+            ),
+        ),
+    ];
+    println!("\nshcr-facade demo: FHIR base {base}\n");
+    for (what, curl) in requests {
+        println!("# {what}\n{curl}\n");
+    }
+    println!(
+        "Each searchset ends with an OperationOutcome entry (search.mode = outcome) reporting every partner consulted.\nCtrl-C stops the demo."
+    );
 }

@@ -94,9 +94,12 @@ impl DateValue {
         }
     }
 
-    /// The value as it appears in a query string.
+    /// The value as it appears in a query string (`eq` is the default, so omitted).
     pub fn to_query(&self) -> String {
-        format!("{}{}", self.prefix.as_str(), self.text)
+        match self.prefix {
+            Prefix::Eq => self.text.clone(),
+            prefix => format!("{}{}", prefix.as_str(), self.text),
+        }
     }
 }
 

@@ -1,23 +1,47 @@
-//! `_elements`: return only the named top-level elements, marked SUBSETTED.
+//! `_elements`: return only the named top-level elements, marked SUBSETTED. The
+//! elements R4 makes mandatory for the type are always kept, so the subset is still
+//! a valid resource.
 
 use serde_json::{Value, json};
 
-const MANDATORY: [&str; 3] = ["resourceType", "id", "meta"];
+use super::ResourceType;
+
+const ALWAYS: [&str; 3] = ["resourceType", "id", "meta"];
+
+/// Top-level elements with minimum cardinality 1 in R4.
+fn mandatory(resource_type: Option<ResourceType>) -> &'static [&'static str] {
+    match resource_type {
+        Some(ResourceType::Observation) => &["status", "code"],
+        Some(ResourceType::MedicationStatement) => &["status", "medication", "subject"],
+        Some(ResourceType::AllergyIntolerance) => &["patient"],
+        Some(ResourceType::Encounter) => &["status", "class"],
+        Some(ResourceType::CarePlan) => &["status", "intent", "subject"],
+        Some(ResourceType::Patient) | None => &[],
+    }
+}
+
+/// Is `key` the element `name`, or a choice form of it (`effective` -> `effectiveDateTime`)?
+fn is_element(key: &str, name: &str) -> bool {
+    key == name
+        || (key.starts_with(name)
+            && key
+                .as_bytes()
+                .get(name.len())
+                .is_some_and(u8::is_ascii_uppercase))
+}
 
 pub fn subset(resource: &mut Value, elements: &[String]) {
+    let resource_type = resource["resourceType"]
+        .as_str()
+        .and_then(|t| t.parse().ok());
+    let required = mandatory(resource_type);
     let Some(object) = resource.as_object_mut() else {
         return;
     };
     object.retain(|key, _| {
-        MANDATORY.contains(&key.as_str())
-            || elements.iter().any(|e| {
-                key == e
-                    || (key.starts_with(e.as_str())
-                        && key
-                            .as_bytes()
-                            .get(e.len())
-                            .is_some_and(u8::is_ascii_uppercase))
-            })
+        ALWAYS.contains(&key.as_str())
+            || required.iter().any(|m| is_element(key, m))
+            || elements.iter().any(|e| is_element(key, e))
     });
     let meta = object.entry("meta").or_insert_with(|| json!({}));
     if let Some(meta) = meta.as_object_mut() {
@@ -33,13 +57,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keeps_named_and_mandatory_elements_including_choice_types() {
-        let mut obs = json!({"resourceType": "Observation", "id": "x", "status": "final", "code": {}, "effectiveDateTime": "2024", "note": []});
-        subset(&mut obs, &["status".into(), "effective".into()]);
+    fn keeps_named_mandatory_and_choice_elements() {
+        let mut obs = json!({"resourceType": "Observation", "id": "x", "status": "final", "code": {}, "effectiveDateTime": "2024", "note": [], "subject": {}});
+        subset(&mut obs, &["effective".into()]);
         let keys: Vec<&String> = obs.as_object().unwrap().keys().collect();
         assert_eq!(
             keys,
-            ["resourceType", "id", "status", "effectiveDateTime", "meta"]
+            [
+                "resourceType",
+                "id",
+                "status",
+                "code",
+                "effectiveDateTime",
+                "meta"
+            ]
         );
         assert_eq!(obs["meta"]["tag"][0]["code"], "SUBSETTED");
     }

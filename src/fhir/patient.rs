@@ -19,15 +19,15 @@ pub fn merge(nhs: &NhsNumber, sources: Vec<Value>) -> Option<Value> {
     let mut last_updated = merged["meta"]["lastUpdated"].as_str().map(str::to_string);
     if let Some(object) = merged.as_object_mut() {
         for key in PARTNER_ONLY {
-            object.remove(key);
+            object.shift_remove(key);
         }
     }
     for mut other in iter {
         tags.extend(take_tags(&mut other));
-        if let Some(lu) = other["meta"]["lastUpdated"].as_str() {
-            if last_updated.as_deref().is_none_or(|current| lu > current) {
-                last_updated = Some(lu.to_string());
-            }
+        if let Some(lu) = other["meta"]["lastUpdated"].as_str()
+            && last_updated.as_deref().is_none_or(|current| lu > current)
+        {
+            last_updated = Some(lu.to_string());
         }
         let (Some(target), Some(source)) = (merged.as_object_mut(), other.as_object_mut()) else {
             continue;

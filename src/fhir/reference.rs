@@ -55,7 +55,7 @@ fn tag_origin(resource: &mut Value, ctx: &PartnerContext) {
     };
     let meta = object.entry("meta").or_insert_with(|| json!({}));
     if let Some(meta) = meta.as_object_mut() {
-        meta.remove("source");
+        meta.shift_remove("source");
         let tags = meta.entry("tag").or_insert_with(|| json!([]));
         if let Some(tags) = tags.as_array_mut() {
             tags.push(origin_tag(ctx.ods_code, ctx.partner_name));
@@ -98,7 +98,7 @@ fn apply_reference(map: &mut Map<String, Value>, rewritten: Option<String>, ctx:
                 .and_then(|r| r.rsplit('/').nth(1))
                 .unwrap_or("record")
                 .to_string();
-            map.remove("reference");
+            map.shift_remove("reference");
             if map.is_empty() {
                 map.insert(
                     "display".into(),

@@ -38,7 +38,7 @@ async fn run(
         .iter()
         .find(|(k, _)| k == "_format")
         .map(|(_, v)| v.clone());
-    let (pairs, cursor) = PageRequest::open_cursor(state, &target, pairs)?;
+    let (pairs, link) = PageRequest::open_cursor(state, &target, pairs)?;
 
     let mut count = state.page_limits.default_count;
     let mut types: Vec<ResourceType> = ResourceType::ALL.to_vec();
@@ -118,7 +118,6 @@ async fn run(
                 .join(","),
         ));
     }
-    let (cursor, token) = cursor.unzip();
     let page = PageRequest {
         target,
         query,
@@ -129,8 +128,7 @@ async fn run(
         },
         summary_count: false,
         elements: None,
-        cursor,
-        token,
+        link,
         notes,
         format_param,
     };

@@ -76,7 +76,7 @@ async fn search(
         .iter()
         .find(|(k, _)| k == "_format")
         .map(|(_, v)| v.clone());
-    let (pairs, cursor) = PageRequest::open_cursor(state, type_name, pairs)?;
+    let (pairs, link) = PageRequest::open_cursor(state, type_name, pairs)?;
     let request = SearchRequest::parse(resource_type, &pairs, is_strict(req), state.page_limits)?;
 
     let (resources, reports) = match &request.patient {
@@ -110,7 +110,6 @@ async fn search(
         .filter(|r| matches_all(r, &request.criteria))
         .collect();
 
-    let (cursor, token) = cursor.unzip();
     let page = PageRequest {
         target: type_name.to_string(),
         query: request.to_query_pairs(),
@@ -118,8 +117,7 @@ async fn search(
         sort: request.sort,
         summary_count: request.summary_count,
         elements: request.elements.clone(),
-        cursor,
-        token,
+        link,
         notes: request.notes.clone(),
         format_param,
     };

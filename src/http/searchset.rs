@@ -13,6 +13,14 @@ use crate::fhir::outcome::Issue;
 use crate::fhir::page::{Cursor, Entry, dedupe, page_range, sort};
 use crate::fhir::search::SortOrder;
 
+pub type QueryPairs = Vec<(String, String)>;
+
+/// A page link a request came with: where it points, and the sealed token itself.
+pub struct PageLink {
+    pub cursor: Cursor,
+    pub token: String,
+}
+
 /// A page being answered.
 pub struct PageRequest {
     /// The path searched, relative to the FHIR base: `Observation`, `Patient/{nhs}/$everything`.
@@ -23,9 +31,8 @@ pub struct PageRequest {
     pub sort: SortOrder,
     pub summary_count: bool,
     pub elements: Option<Vec<String>>,
-    pub cursor: Option<Cursor>,
-    /// The `_cursor` this page was asked with, for its self link.
-    pub token: Option<String>,
+    /// The page link this page was asked with, if any.
+    pub link: Option<PageLink>,
     pub notes: Vec<Issue>,
     /// `_format` as the client gave it, kept on page links.
     pub format_param: Option<String>,
@@ -37,7 +44,7 @@ impl PageRequest {
         state: &AppState,
         target: &str,
         pairs: Vec<(String, String)>,
-    ) -> Result<(Vec<(String, String)>, Option<(Cursor, String)>), ApiError> {
+    ) -> Result<(QueryPairs, Option<PageLink>), ApiError> {
         let Some((_, sealed)) = pairs.iter().find(|(k, _)| k == "_cursor") else {
             return Ok((pairs, None));
         };
@@ -55,7 +62,13 @@ impl PageRequest {
                 "a page link is used as given; '{name}' cannot be added to it"
             )));
         }
-        Ok((token.query, Some((token.cursor, sealed.clone()))))
+        Ok((
+            token.query,
+            Some(PageLink {
+                cursor: token.cursor,
+                token: sealed.clone(),
+            }),
+        ))
     }
 }
 
@@ -95,8 +108,8 @@ pub fn searchset(
         };
         link(vec![("_cursor".into(), state.sealer.seal(&token))])
     };
-    let self_link = match &page.token {
-        Some(token) => link(vec![("_cursor".into(), token.clone())]),
+    let self_link = match &page.link {
+        Some(asked) => link(vec![("_cursor".into(), asked.token.clone())]),
         None => link(page.query.clone()),
     };
 
@@ -112,7 +125,12 @@ pub fn searchset(
         }
         .into_bundle();
     }
-    let range = page_range(&entries, page.cursor.as_ref(), page.count, page.sort);
+    let range = page_range(
+        &entries,
+        page.link.as_ref().map(|l| &l.cursor),
+        page.count,
+        page.sort,
+    );
     let next_link =
         (range.end < total).then(|| page_link(Cursor::After(entries[range.end - 1].key.clone())));
     let previous_link =

@@ -83,13 +83,11 @@ impl Faults {
         }
         if self.foreign_patient
             && let Some(first) = matched.first()
-        {
-            if let Some(other) = data
+            && let Some(other) = data
                 .of_type(resource_type)
                 .find(|r| patient_of(r) != patient_of(first))
-            {
-                extra.push(other.clone());
-            }
+        {
+            extra.push(other.clone());
         }
         extra
     }

@@ -125,7 +125,7 @@ pub enum SearchError {
     /// Under `Prefer: handling=strict`, a parameter the facade does not support.
     #[error("{reason}")]
     Unsupported { param: String, reason: String },
-    #[error("a {0} search needs a patient: add patient=Patient/{{NHS number}}")]
+    #[error("a search for {0} needs a patient: add patient=Patient/{{NHS number}}")]
     MissingPatient(ResourceType),
     #[error("a search is about one patient; patient and subject name different patients")]
     SeveralPatients,

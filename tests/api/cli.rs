@@ -1,0 +1,159 @@
+//! The `shcr-facade` command: configuration errors, environment overrides, `check`,
+//! and a demo whose printed requests work.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_shcr-facade");
+
+fn write_config(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("shcr-test-{}-{name}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn example_config() -> String {
+    std::fs::read_to_string(examples().join("shcr.toml")).unwrap()
+}
+
+#[test]
+fn invalid_configuration_fails_at_start_naming_the_field() {
+    let bad = write_config(
+        "bad",
+        &example_config().replace("ods_code = \"RX1\"", "ods_code = \"rx-1\""),
+    );
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&bad)
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("partners[1].ods_code"), "{stderr}");
+
+    let missing = Command::new(BIN)
+        .args(["serve", "--config", "/no/such/file.toml"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
+}
+
+#[test]
+fn environment_variables_override_the_file() {
+    let good = write_config("env", &example_config());
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&good)
+        .env_clear()
+        .env("SHCR_SEARCH__MAX_COUNT", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("search.max_count"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&good)
+        .env_clear()
+        .env("SHCR_DEMOGRAPHICS_AUTHORITY", "nobody")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("demographics_authority"));
+}
+
+#[tokio::test]
+async fn check_reports_each_partner() {
+    let mut h = Harness::start().await;
+    h.stop_partner(COMMUNITY).await;
+    let mut config = example_config();
+    for (id, port) in [(GP, "9001"), (ACUTE, "9002"), (COMMUNITY, "9003")] {
+        let url = if id == COMMUNITY {
+            "http://127.0.0.1:1/fhir".to_string()
+        } else {
+            h.sim(id).base_url.clone()
+        };
+        config = config.replace(&format!("http://127.0.0.1:{port}/fhir"), &url);
+    }
+    let path = write_config("check", &config);
+    let out = tokio::process::Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .env_clear()
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "one partner is down");
+    assert!(
+        stdout.contains("ok    Riverside Medical Practice (A81001)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL  Valley Community and Mental Health NHS Trust (RY2): unreachable"),
+        "{stdout}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn demo_prints_requests_that_work() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut demo = std::process::Command::new(BIN)
+        .args([
+            "demo",
+            "--port",
+            &port.to_string(),
+            "--partner-latency-ms",
+            "1",
+        ])
+        .current_dir(examples().parent().unwrap())
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(demo.stdout.take().unwrap());
+    let started = Instant::now();
+    let mut commands = Vec::new();
+    let mut comment = String::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if let Some(c) = line.strip_prefix("# ") {
+            comment = c.to_string();
+        }
+        if line.starts_with("curl ") {
+            commands.push((comment.clone(), line.clone()));
+        }
+        if line.starts_with("Ctrl-C") || started.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+    }
+    assert!(commands.len() >= 10, "{commands:?}");
+    for (what, command) in &commands {
+        // Run each line as printed, through a shell, as a person pasting it would.
+        let out = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{command} -o /dev/null -w '%{{http_code}}'"))
+            .output()
+            .await
+            .unwrap();
+        let status = String::from_utf8_lossy(&out.stdout).to_string();
+        let expected = if what.contains("(400)") { "400" } else { "200" };
+        assert_eq!(status, expected, "{what}: {command}");
+    }
+    demo.kill().unwrap();
+    demo.wait().unwrap();
+}

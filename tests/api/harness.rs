@@ -1,0 +1,281 @@
+//! Starts three simulated partners (serving examples/data) and a facade, all on
+//! 127.0.0.1 ephemeral ports, and speaks HTTP to them.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use reqwest::StatusCode;
+use serde_json::Value;
+use shcr_facade::config::Config;
+use shcr_facade::sim::{Faults, PartnerData, SimPartner};
+
+pub const ALICE: &str = "9990000018";
+pub const GP: &str = "riverside-gp";
+pub const ACUTE: &str = "northgate-acute";
+pub const COMMUNITY: &str = "valley-community";
+
+pub struct Harness {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub config: Config,
+    sims: Vec<(String, SimPartner)>,
+    facade: ServerHandle,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub text: String,
+    pub elapsed: Duration,
+}
+
+impl Reply {
+    /// The body as JSON, checked to be valid FHIR R4 (strict).
+    pub fn fhir(&self) -> Value {
+        let value: Value = serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text));
+        if let Err(e) = fhir_codec::validate_r4_json(&value) {
+            panic!("not valid R4: {e}\n{}", self.text);
+        }
+        value
+    }
+}
+
+pub fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
+/// The example configuration with test-sized timeouts; partners not yet started.
+pub fn test_config() -> Config {
+    let mut config =
+        Config::load(Some(&examples().join("shcr.toml"))).expect("example config loads");
+    config.server.workers = 2;
+    config.search.deadline_ms = 1500;
+    for p in &mut config.partners {
+        p.timeout_ms = 700;
+    }
+    config
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Harness::with(|_| {}).await
+    }
+
+    /// Starts partners and a facade; `tweak` adjusts the configuration first.
+    pub async fn with(tweak: impl FnOnce(&mut Config)) -> Harness {
+        let mut config = test_config();
+        tweak(&mut config);
+        let mut sims = Vec::new();
+        for partner in &mut config.partners {
+            let data = PartnerData::load(&examples().join("data").join(&partner.id))
+                .expect("partner data loads");
+            let sim = SimPartner::start(data, Faults::default()).expect("simulator starts");
+            partner.base_url = sim.base_url.clone();
+            sims.push((partner.id.clone(), sim));
+        }
+        let (base, facade) = start_facade(config.clone());
+        Harness {
+            base,
+            client: client(),
+            config,
+            sims,
+            facade,
+        }
+    }
+
+    pub fn sim(&self, id: &str) -> &SimPartner {
+        &self
+            .sims
+            .iter()
+            .find(|(i, _)| i == id)
+            .expect("known partner")
+            .1
+    }
+
+    /// Stops one partner: its port then refuses connections.
+    pub async fn stop_partner(&mut self, id: &str) {
+        let index = self
+            .sims
+            .iter()
+            .position(|(i, _)| i == id)
+            .expect("known partner");
+        let (_, sim) = self.sims.remove(index);
+        sim.stop().await;
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.get_with(path, &[]).await
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}/{}", self.base, path)
+        };
+        let mut request = self.client.get(url);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        send(request).await
+    }
+
+    pub async fn post_form(&self, path: &str, body: &str, content_type: &str) -> Reply {
+        send(
+            self.client
+                .post(format!("{}/{}", self.base, path))
+                .header("content-type", content_type)
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    /// GET, expect 200, return the R4-checked JSON body.
+    pub async fn ok(&self, path: &str) -> Value {
+        let reply = self.get(path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.text);
+        reply.fhir()
+    }
+
+    pub async fn stop(self) {
+        self.facade.stop(false).await;
+        for (_, sim) in self.sims {
+            sim.stop().await;
+        }
+    }
+}
+
+/// A facade on an ephemeral port; returns its FHIR base and handle.
+pub fn start_facade(config: Config) -> (String, ServerHandle) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (server, base) = shcr_facade::server(config, listener).expect("facade starts");
+    let handle = server.handle();
+    tokio::spawn(server);
+    (base, handle)
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Reply {
+    let started = Instant::now();
+    let response = request.send().await.expect("facade answers");
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = response.text().await.expect("body");
+    Reply {
+        status,
+        content_type,
+        text,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Facade ids of the match entries.
+pub fn ids(bundle: &Value) -> Vec<String> {
+    entries(bundle)
+        .iter()
+        .map(|r| r["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Resources of the match entries.
+pub fn entries(bundle: &Value) -> Vec<Value> {
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["search"]["mode"] == "match")
+        .map(|e| e["resource"].clone())
+        .collect()
+}
+
+/// Issues of the outcome entry.
+pub fn issues(bundle: &Value) -> Vec<Value> {
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["search"]["mode"] == "outcome")
+        .flat_map(|e| {
+            e["resource"]["issue"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+pub fn warnings(bundle: &Value) -> Vec<String> {
+    issues(bundle)
+        .iter()
+        .filter(|i| i["severity"] == "warning")
+        .map(|i| {
+            i["details"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+/// The partner status code reported for an organisation (by ODS code).
+pub fn partner_status(bundle: &Value, ods: &str) -> Option<String> {
+    issues(bundle).iter().find_map(|i| {
+        let report = i["extension"].as_array()?.first()?["extension"]
+            .as_array()?
+            .clone();
+        let field = |name: &str| report.iter().find(|f| f["url"] == name).cloned();
+        (field("organization")?["valueIdentifier"]["value"] == ods).then(|| {
+            field("status").unwrap()["valueCode"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+    })
+}
+
+pub fn link(bundle: &Value, relation: &str) -> Option<String> {
+    bundle["link"]
+        .as_array()?
+        .iter()
+        .find(|l| l["relation"] == relation)
+        .map(|l| l["url"].as_str().unwrap().to_string())
+}
+
+/// The first issue of an OperationOutcome reply.
+pub fn outcome_issue(reply: &Reply) -> Value {
+    let outcome = reply.fhir();
+    assert_eq!(
+        outcome["resourceType"], "OperationOutcome",
+        "{}",
+        reply.text
+    );
+    outcome["issue"][0].clone()
+}
+
+/// Query pairs of the requests a partner received for a path.
+pub fn partner_queries(sim: &SimPartner, path_suffix: &str) -> Vec<Vec<(String, String)>> {
+    sim.requests()
+        .iter()
+        .filter_map(|r| r.split_once('?'))
+        .filter(|(path, _)| path.ends_with(path_suffix))
+        .map(|(_, q)| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .collect()
+}

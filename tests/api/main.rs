@@ -1,0 +1,13 @@
+//! Black-box tests: real HTTP on 127.0.0.1 against the facade and simulated partners.
+
+mod harness;
+
+mod cli;
+mod errors;
+mod faults;
+mod formats;
+mod metadata;
+mod paging;
+mod patient;
+mod read;
+mod search;
