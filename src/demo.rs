@@ -1,8 +1,12 @@
 //! `shcr-facade demo`: the example configuration, with each partner replaced by a
 //! simulator serving examples/data/<partner id>/, and requests to paste.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Toml};
 
 use shcr_facade::config::Config;
 use shcr_facade::sim::{Faults, PartnerData, SimPartner};
@@ -17,16 +21,43 @@ fn examples_dir() -> PathBuf {
     }
 }
 
-pub async fn run(port: u16, partner_latency_ms: u64) -> Result<(), String> {
+/// Faults per partner id, from a TOML file of `[partner-id]` tables.
+fn load_faults(path: &Path, config: &Config) -> Result<HashMap<String, Faults>, String> {
+    let faults: HashMap<String, Faults> = Figment::from(Toml::file(path))
+        .extract()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    match faults
+        .keys()
+        .find(|id| !config.partners.iter().any(|p| &&p.id == id))
+    {
+        Some(unknown) => Err(format!(
+            "{}: '{unknown}' is not a partner id",
+            path.display()
+        )),
+        None => Ok(faults),
+    }
+}
+
+pub async fn run(
+    port: u16,
+    partner_latency_ms: u64,
+    faults: Option<PathBuf>,
+) -> Result<(), String> {
     let examples = examples_dir();
     let mut config = Config::load(Some(&examples.join("shcr.toml"))).map_err(|e| e.to_string())?;
+    let mut faults = match faults {
+        Some(path) => load_faults(&path, &config)?,
+        None => HashMap::new(),
+    };
     let mut partners = Vec::new();
     for partner in &mut config.partners {
         let dir = examples.join("data").join(&partner.id);
         let data = PartnerData::load(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let records = data.len();
-        let sim = SimPartner::start(data, Faults::latency(partner_latency_ms))
-            .map_err(|e| e.to_string())?;
+        let partner_faults = faults
+            .remove(&partner.id)
+            .unwrap_or_else(|| Faults::latency(partner_latency_ms));
+        let sim = SimPartner::start(data, partner_faults).map_err(|e| e.to_string())?;
         partner.base_url = sim.base_url.clone();
         println!(
             "partner  {:<48} {records:>3} records at {}",

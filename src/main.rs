@@ -37,6 +37,9 @@ enum Command {
         /// Delay each simulated partner adds to every answer.
         #[arg(long, default_value_t = 20)]
         partner_latency_ms: u64,
+        /// TOML file of faults per partner id (see examples/demo-faults.toml).
+        #[arg(long)]
+        faults: Option<PathBuf>,
     },
     /// Validate a configuration and ask each partner for its CapabilityStatement.
     Check {
@@ -63,7 +66,8 @@ fn main() -> ExitCode {
             Command::Demo {
                 port,
                 partner_latency_ms,
-            } => demo::run(port, partner_latency_ms).await,
+                faults,
+            } => demo::run(port, partner_latency_ms, faults).await,
             Command::Check { config } => check(config).await,
         }
     });

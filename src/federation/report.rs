@@ -143,3 +143,35 @@ impl PartnerReport {
         issues
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_reported_is_defined_in_the_code_system() {
+        let text = include_str!("../../fhir-profiles/codesystem-partner-status.json");
+        let code_system: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(code_system["url"], PARTNER_STATUS_SYSTEM);
+        let defined: Vec<&str> = code_system["concept"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["code"].as_str().unwrap())
+            .collect();
+        let statuses = [
+            PartnerStatus::Ok,
+            PartnerStatus::Incomplete,
+            PartnerStatus::PatientNotKnown,
+            PartnerStatus::Failed(PartnerFailure::TimedOut),
+            PartnerStatus::Failed(PartnerFailure::Unreachable),
+            PartnerStatus::Failed(PartnerFailure::HttpStatus(500)),
+            PartnerStatus::Failed(PartnerFailure::Malformed("Bundle")),
+            PartnerStatus::Failed(PartnerFailure::TooLarge),
+        ];
+        for status in statuses {
+            assert!(defined.contains(&status.code()), "{}", status.code());
+        }
+        assert_eq!(defined.len(), 8);
+    }
+}

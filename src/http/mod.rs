@@ -78,7 +78,6 @@ fn not_allowed(
     }
 }
 
-async fn not_found(req: HttpRequest) -> HttpResponse {
-    let _ = req;
+async fn not_found() -> HttpResponse {
     Output::JSON.error(ApiError::NotFound("this path".into()))
 }

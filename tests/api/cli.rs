@@ -104,45 +104,66 @@ async fn check_reports_each_partner() {
     h.stop().await;
 }
 
+/// A running `shcr-facade demo`, and the `(comment, curl line)` pairs it printed.
+struct Demo {
+    child: std::process::Child,
+    requests: Vec<(String, String)>,
+}
+
+impl Demo {
+    fn start(extra: &[&str]) -> Demo {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(BIN)
+            .args([
+                "demo",
+                "--port",
+                &port.to_string(),
+                "--partner-latency-ms",
+                "1",
+            ])
+            .args(extra)
+            .current_dir(examples().parent().unwrap())
+            .env_clear()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let started = Instant::now();
+        let mut requests = Vec::new();
+        let mut comment = String::new();
+        for line in stdout.lines() {
+            let line = line.unwrap();
+            if let Some(c) = line.strip_prefix("# ") {
+                comment = c.to_string();
+            }
+            if line.starts_with("curl ") {
+                requests.push((comment.clone(), line.clone()));
+            }
+            if line.starts_with("Ctrl-C") || started.elapsed() > Duration::from_secs(30) {
+                break;
+            }
+        }
+        Demo { child, requests }
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[tokio::test]
 async fn demo_prints_requests_that_work() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut demo = std::process::Command::new(BIN)
-        .args([
-            "demo",
-            "--port",
-            &port.to_string(),
-            "--partner-latency-ms",
-            "1",
-        ])
-        .current_dir(examples().parent().unwrap())
-        .env_clear()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(demo.stdout.take().unwrap());
-    let started = Instant::now();
-    let mut commands = Vec::new();
-    let mut comment = String::new();
-    for line in stdout.lines() {
-        let line = line.unwrap();
-        if let Some(c) = line.strip_prefix("# ") {
-            comment = c.to_string();
-        }
-        if line.starts_with("curl ") {
-            commands.push((comment.clone(), line.clone()));
-        }
-        if line.starts_with("Ctrl-C") || started.elapsed() > Duration::from_secs(30) {
-            break;
-        }
-    }
-    assert!(commands.len() >= 10, "{commands:?}");
-    for (what, command) in &commands {
+    let demo = Demo::start(&[]);
+    assert!(demo.requests.len() >= 10, "{:?}", demo.requests);
+    for (what, command) in &demo.requests {
         // Run each line as printed, through a shell, as a person pasting it would.
         let out = tokio::process::Command::new("sh")
             .arg("-c")
@@ -154,6 +175,43 @@ async fn demo_prints_requests_that_work() {
         let expected = if what.contains("(400)") { "400" } else { "200" };
         assert_eq!(status, expected, "{what}: {command}");
     }
-    demo.kill().unwrap();
-    demo.wait().unwrap();
+}
+
+#[tokio::test]
+async fn demo_partners_misbehave_as_the_faults_file_says() {
+    let faults = write_config("faults", "[valley-community]\nstatus = 503\n");
+    let demo = Demo::start(&["--faults", faults.to_str().unwrap()]);
+    let (_, observations) = demo
+        .requests
+        .iter()
+        .find(|(what, _)| what.starts_with("her observations"))
+        .expect("printed");
+    let url = observations.split('\'').nth(1).unwrap();
+    let bundle: serde_json::Value = serde_json::from_str(
+        &client()
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        partner_status(&bundle, "RY2").as_deref(),
+        Some("error-response")
+    );
+    assert_eq!(bundle["total"], 21, "GP 13 + hospital 8");
+
+    let unknown = write_config("faults-unknown", "[nobody]\nhang = true\n");
+    let out = Command::new(BIN)
+        .args(["demo", "--port", "1", "--faults"])
+        .arg(&unknown)
+        .current_dir(examples().parent().unwrap())
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'nobody' is not a partner id"));
 }

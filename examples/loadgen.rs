@@ -1,0 +1,223 @@
+//! Load generator: how much the facade adds on top of its slowest partner.
+//!
+//!     cargo run --release --example loadgen -- [--latencies 0,10,50,100] [--requests 200]
+//!                                               [--concurrency 16] [--seconds 10]
+//!
+//! Starts three simulated partners (examples/data plus a bench patient with 17
+//! observations at each) that answer after a fixed latency L, and a facade over them,
+//! all on 127.0.0.1 in this process. Then:
+//!
+//! 1. latency: for each L, `--requests` sequential 3-partner Observation searches;
+//!    p50/p99 next to a direct call to one partner with the same L (the floor);
+//! 2. throughput: with L = 10 ms, `--concurrency` clients for `--seconds`, each
+//!    request a 3-partner search returning 50 resources.
+//!
+//! Client, partners and facade share this machine's cores, so the figures are
+//! conservative. Every request is checked (status 200, entry count), so a fast
+//! failure cannot pass for a fast answer.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use shcr_facade::config::Config;
+use shcr_facade::sim::{Faults, PartnerData, SimPartner};
+
+const BENCH_NHS: &str = "9990000107";
+const OBSERVATIONS_PER_PARTNER: usize = 17;
+
+struct Args {
+    latencies: Vec<u64>,
+    requests: usize,
+    concurrency: usize,
+    seconds: u64,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        latencies: vec![0, 10, 50, 100],
+        requests: 200,
+        concurrency: 16,
+        seconds: 10,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--latencies" => {
+                args.latencies = value
+                    .split(',')
+                    .map(|v| v.parse().expect("latency in ms"))
+                    .collect()
+            }
+            "--requests" => args.requests = value.parse().expect("a number"),
+            "--concurrency" => args.concurrency = value.parse().expect("a number"),
+            "--seconds" => args.seconds = value.parse().expect("a number"),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    args
+}
+
+/// A patient registered at every partner, with 17 observations at each.
+fn add_bench_patient(data: &mut PartnerData, partner: &str) {
+    let local = format!("bench-{partner}");
+    data.add(json!({
+        "resourceType": "Patient", "id": local,
+        "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": BENCH_NHS}],
+        "name": [{"family": "Bench", "given": ["Load"]}], "gender": "unknown", "birthDate": "1970-01-01"
+    }));
+    for i in 0..OBSERVATIONS_PER_PARTNER {
+        data.add(json!({
+            "resourceType": "Observation", "id": format!("bench-obs-{i:02}"), "status": "final",
+            "meta": {"lastUpdated": "2025-01-01T00:00:00Z"},
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}], "text": "Heart rate"},
+            "subject": {"reference": format!("Patient/{local}")},
+            "performer": [{"reference": "Practitioner/dr-1", "display": "Dr A Clinician"}],
+            "effectiveDateTime": format!("2024-{:02}-{:02}T10:00:00Z", i % 12 + 1, i + 1),
+            "valueQuantity": {"value": 60 + i, "unit": "beats/minute", "system": "http://unitsofmeasure.org", "code": "/min"}
+        }));
+    }
+}
+
+struct Stack {
+    base: String,
+    partners: Vec<SimPartner>,
+    client: reqwest::Client,
+}
+
+async fn start(latency_ms: u64) -> Stack {
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut config = Config::load(Some(&examples.join("shcr.toml"))).expect("example config");
+    config.server.workers = 2;
+    let mut partners = Vec::new();
+    for partner in &mut config.partners {
+        let mut data =
+            PartnerData::load(&examples.join("data").join(&partner.id)).expect("partner data");
+        add_bench_patient(&mut data, &partner.id);
+        let sim = SimPartner::start(data, Faults::latency(latency_ms)).expect("simulator");
+        partner.base_url = sim.base_url.clone();
+        partners.push(sim);
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (server, base) = shcr_facade::server(config, listener).expect("facade");
+    tokio::spawn(server);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("client");
+    Stack {
+        base,
+        partners,
+        client,
+    }
+}
+
+/// GETs `url`, checks status 200 and the number of match entries.
+async fn fetch(client: &reqwest::Client, url: &str, entries: usize) -> Duration {
+    let started = Instant::now();
+    let response = client.get(url).send().await.expect("answer");
+    assert_eq!(response.status(), 200, "{url}");
+    let bundle: Value =
+        serde_json::from_slice(&response.bytes().await.expect("body")).expect("JSON");
+    let elapsed = started.elapsed();
+    let found = bundle["entry"].as_array().map_or(0, |e| {
+        e.iter().filter(|e| e["search"]["mode"] == "match").count()
+    });
+    assert_eq!(found, entries, "{url}");
+    elapsed
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+async fn series(client: &reqwest::Client, url: &str, entries: usize, n: usize) -> (f64, f64) {
+    for _ in 0..10 {
+        fetch(client, url, entries).await; // warm connections and the identity cache
+    }
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        samples.push(fetch(client, url, entries).await);
+    }
+    samples.sort();
+    (percentile(&samples, 0.50), percentile(&samples, 0.99))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args = args();
+    let observations = 3 * OBSERVATIONS_PER_PARTNER;
+    println!(
+        "3-partner Observation search ({observations} matches, _count=50), {} sequential requests per L",
+        args.requests
+    );
+    println!(
+        "{:>6} {:>14} {:>14} {:>14} {:>14} {:>12}",
+        "L ms", "direct p50", "facade p50", "facade p99", "p50 - L", "p50 / direct"
+    );
+    for latency in &args.latencies {
+        let stack = start(*latency).await;
+        let direct = format!(
+            "{}/Observation?patient=bench-riverside-gp&_count=100",
+            stack.partners[0].base_url
+        );
+        let facade = format!("{}/Observation?patient={BENCH_NHS}&_count=50", stack.base);
+        let (direct_p50, _) = series(
+            &stack.client,
+            &direct,
+            OBSERVATIONS_PER_PARTNER,
+            args.requests,
+        )
+        .await;
+        let (p50, p99) = series(&stack.client, &facade, 50, args.requests).await;
+        println!(
+            "{latency:>6} {direct_p50:>14.2} {p50:>14.2} {p99:>14.2} {:>14.2} {:>12.2}",
+            p50 - *latency as f64,
+            p50 / direct_p50
+        );
+    }
+
+    let stack = Arc::new(start(10).await);
+    let url = Arc::new(format!(
+        "{}/Observation?patient={BENCH_NHS}&_count=50",
+        stack.base
+    ));
+    fetch(&stack.client, &url, 50).await;
+    let done = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..args.concurrency)
+        .map(|_| {
+            let (stack, url, done) = (stack.clone(), url.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                while Instant::now() < deadline {
+                    samples.push(fetch(&stack.client, &url, 50).await);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    for worker in workers {
+        samples.extend(worker.await.expect("worker"));
+    }
+    samples.sort();
+    let elapsed = started.elapsed().as_secs_f64();
+    let completed = done.load(Ordering::Relaxed);
+    println!(
+        "\nthroughput, L = 10 ms, {} clients, {}s: {completed} searches of 50 resources, {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms",
+        args.concurrency,
+        args.seconds,
+        completed as f64 / elapsed,
+        percentile(&samples, 0.50),
+        percentile(&samples, 0.99)
+    );
+}
