@@ -16,6 +16,8 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use reqwest::Client;
 use serde_json::Value;
+use std::future::Future;
+
 use tokio::time::{Instant, timeout_at};
 
 use crate::config::Config;
@@ -113,7 +115,7 @@ impl Federation {
             let query = &query;
             async move {
                 let start = Instant::now();
-                let outcome = timeout_at(deadline.min(start + partner.timeout), async {
+                let outcome = bounded(partner, deadline, async {
                     let ids = self.local_ids(partner, nhs).await?;
                     if ids.is_empty() {
                         return Ok(None);
@@ -132,8 +134,7 @@ impl Federation {
                     let results = join_all(searches).await;
                     Ok(Some((ids, results)))
                 })
-                .await
-                .unwrap_or(Err(PartnerFailure::TimedOut));
+                .await;
                 let latency = start.elapsed();
                 match outcome {
                     Err(failure) => (
@@ -200,7 +201,7 @@ impl Federation {
             let named = &named;
             async move {
                 let start = Instant::now();
-                let outcome = timeout_at(deadline.min(start + partner.timeout), async {
+                let outcome = bounded(partner, deadline, async {
                     match named {
                         Some(numbers) => {
                             let lookups =
@@ -211,22 +212,10 @@ impl Federation {
                             }
                             Ok(found)
                         }
-                        None => {
-                            let query = patient_query(request);
-                            let pages = partner::search(
-                                &self.client,
-                                partner,
-                                ResourceType::Patient,
-                                &query,
-                                self.limits,
-                            )
-                            .await?;
-                            Ok(pages.resources)
-                        }
+                        None => self.search_patients(partner, &patient_query(request)).await,
                     }
                 })
-                .await
-                .unwrap_or(Err(PartnerFailure::TimedOut));
+                .await;
                 (partner, outcome, start.elapsed())
             }
         });
@@ -289,12 +278,12 @@ impl Federation {
             .iter()
             .find(|p| p.id == partner_id && p.serves(resource_type))
             .ok_or(ReadFailure::NotFound)?;
-        let deadline = Instant::now() + self.deadline.min(partner.timeout);
+        let deadline = Instant::now() + self.deadline;
         let failed = |failure| ReadFailure::Partner {
             partner: partner.clone(),
             failure,
         };
-        let outcome = timeout_at(deadline, async {
+        let outcome = bounded(partner, deadline, async {
             let Some(resource) = partner::read(
                 &self.client,
                 partner,
@@ -315,7 +304,6 @@ impl Federation {
             Ok(Some((resource, patients)))
         })
         .await
-        .unwrap_or(Err(PartnerFailure::TimedOut))
         .map_err(failed)?;
         // A record that cannot be tied to a patient's NHS number is not served.
         let (mut resource, patients) = outcome
@@ -397,16 +385,9 @@ impl Federation {
             "identifier".to_string(),
             format!("{NHS_NUMBER_SYSTEM}|{nhs}"),
         )];
-        let pages = partner::search(
-            &self.client,
-            partner,
-            ResourceType::Patient,
-            &query,
-            self.limits,
-        )
-        .await?;
-        let patients: Vec<Value> = pages
-            .resources
+        let patients: Vec<Value> = self
+            .search_patients(partner, &query)
+            .await?
             .into_iter()
             .filter(|p| {
                 p["resourceType"] == "Patient"
@@ -420,6 +401,23 @@ impl Federation {
             .collect();
         self.links.remember(nhs, &partner.id, &ids);
         Ok(patients)
+    }
+
+    /// Patient resources matching `query` at one partner.
+    async fn search_patients(
+        &self,
+        partner: &Partner,
+        query: &[(String, String)],
+    ) -> Result<Vec<Value>, PartnerFailure> {
+        let pages = partner::search(
+            &self.client,
+            partner,
+            ResourceType::Patient,
+            query,
+            self.limits,
+        )
+        .await?;
+        Ok(pages.resources)
     }
 
     /// The NHS number behind a partner's local patient id, remembered or read.
@@ -446,6 +444,17 @@ impl Federation {
         }
         Ok(nhs)
     }
+}
+
+/// Runs one exchange with `partner` within its own timeout and the request's deadline.
+async fn bounded<T>(
+    partner: &Partner,
+    deadline: Instant,
+    exchange: impl Future<Output = Result<T, PartnerFailure>>,
+) -> Result<T, PartnerFailure> {
+    timeout_at(deadline.min(Instant::now() + partner.timeout), exchange)
+        .await
+        .unwrap_or(Err(PartnerFailure::TimedOut))
 }
 
 /// The local patient ids a clinical resource refers to through its `patient` element.

@@ -20,10 +20,7 @@ pub async fn everything(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let pairs = query_pairs(req.query_string());
-    match Output::negotiate(&req, &pairs) {
-        Ok(output) => output.result(run(&req, &state, &path, pairs).await),
-        Err(e) => Output::JSON.error(e),
-    }
+    Output::answer(&req, &pairs, run(&req, &state, &path, pairs.clone())).await
 }
 
 async fn run(

@@ -6,8 +6,9 @@ use super::AppState;
 use super::respond::{Output, query_pairs};
 
 pub async fn metadata(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    match Output::negotiate(&req, &query_pairs(req.query_string())) {
-        Ok(output) => output.result(Ok(state.capability_statement.as_ref().clone())),
-        Err(e) => Output::JSON.error(e),
-    }
+    let capability_statement = state.capability_statement.as_ref().clone();
+    Output::answer(&req, &query_pairs(req.query_string()), async {
+        Ok(capability_statement)
+    })
+    .await
 }

@@ -17,10 +17,7 @@ pub async fn read(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let pairs = query_pairs(req.query_string());
-    match Output::negotiate(&req, &pairs) {
-        Ok(output) => output.result(read_resource(&state, &path.0, &path.1).await),
-        Err(e) => Output::JSON.error(e),
-    }
+    Output::answer(&req, &pairs, read_resource(&state, &path.0, &path.1)).await
 }
 
 async fn read_resource(state: &AppState, type_name: &str, id: &str) -> Result<Value, ApiError> {

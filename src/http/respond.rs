@@ -37,6 +37,19 @@ impl Output {
         pretty: false,
     };
 
+    /// Negotiates the format, then runs `work` and writes its result; an
+    /// unacceptable format is refused before any work is done.
+    pub async fn answer(
+        req: &HttpRequest,
+        pairs: &[(String, String)],
+        work: impl std::future::Future<Output = Result<Value, ApiError>>,
+    ) -> HttpResponse {
+        match Output::negotiate(req, pairs) {
+            Ok(output) => output.result(work.await),
+            Err(error) => Output::JSON.error(error),
+        }
+    }
+
     pub fn write(self, status: StatusCode, resource: Value) -> HttpResponse {
         match self.encode(resource) {
             Ok(body) => HttpResponseBuilder::new(status)

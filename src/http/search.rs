@@ -57,10 +57,7 @@ async fn respond(
     type_name: &str,
     pairs: Vec<(String, String)>,
 ) -> HttpResponse {
-    match Output::negotiate(req, &pairs) {
-        Ok(output) => output.result(search(req, state, type_name, pairs).await),
-        Err(e) => Output::JSON.error(e),
-    }
+    Output::answer(req, &pairs, search(req, state, type_name, pairs.clone())).await
 }
 
 async fn search(
