@@ -31,6 +31,9 @@ use identity::{LocalIds, PatientLinks, nhs_number_of};
 use partner::{ExchangeLimits, Partner, PartnerFailure};
 use report::{PartnerReport, PartnerStatus};
 
+/// One resource type's search at one partner.
+type TypeResult = (ResourceType, Result<partner::Pages, PartnerFailure>);
+
 /// Resources gathered for one request, in facade form, and how each partner did.
 #[derive(Debug, Default)]
 pub struct Gathered {
@@ -135,54 +138,7 @@ impl Federation {
                     Ok(Some((ids, results)))
                 })
                 .await;
-                let latency = start.elapsed();
-                match outcome {
-                    Err(failure) => (
-                        PartnerReport::new(
-                            partner.clone(),
-                            PartnerStatus::Failed(failure),
-                            latency,
-                        ),
-                        Vec::new(),
-                    ),
-                    Ok(None) => (
-                        PartnerReport::new(
-                            partner.clone(),
-                            PartnerStatus::PatientNotKnown,
-                            latency,
-                        ),
-                        Vec::new(),
-                    ),
-                    Ok(Some((ids, results))) => {
-                        let patients: HashMap<String, NhsNumber> =
-                            ids.into_iter().map(|id| (id, nhs.clone())).collect();
-                        let mut report =
-                            PartnerReport::new(partner.clone(), PartnerStatus::Ok, latency);
-                        let mut accepted = Vec::new();
-                        for (resource_type, result) in results {
-                            match result {
-                                Ok(pages) => {
-                                    if pages.truncated {
-                                        report.status = PartnerStatus::Incomplete;
-                                    }
-                                    accepted.extend(self.accept(
-                                        partner,
-                                        resource_type,
-                                        &patients,
-                                        pages.resources,
-                                        &mut report,
-                                    ));
-                                }
-                                Err(failure) => report.absorb(PartnerReport::new(
-                                    partner.clone(),
-                                    PartnerStatus::Failed(failure),
-                                    latency,
-                                )),
-                            }
-                        }
-                        (report, accepted)
-                    }
-                }
+                self.settle(partner, nhs, outcome, start.elapsed())
             }
         });
         let mut gathered = Gathered::default();
@@ -191,6 +147,45 @@ impl Federation {
             gathered.resources.extend(resources);
         }
         gathered
+    }
+
+    /// Turns one partner's exchanges for a clinical request into its report and the
+    /// resources that pass the checks.
+    fn settle(
+        &self,
+        partner: &Arc<Partner>,
+        nhs: &NhsNumber,
+        outcome: Result<Option<(LocalIds, Vec<TypeResult>)>, PartnerFailure>,
+        latency: Duration,
+    ) -> (PartnerReport, Vec<Value>) {
+        let report = |status| PartnerReport::new(partner.clone(), status, latency);
+        let (ids, results) = match outcome {
+            Err(failure) => return (report(PartnerStatus::Failed(failure)), Vec::new()),
+            Ok(None) => return (report(PartnerStatus::PatientNotKnown), Vec::new()),
+            Ok(Some(found)) => found,
+        };
+        let patients: HashMap<String, NhsNumber> =
+            ids.into_iter().map(|id| (id, nhs.clone())).collect();
+        let mut summary = report(PartnerStatus::Ok);
+        let mut accepted = Vec::new();
+        for (resource_type, result) in results {
+            match result {
+                Ok(pages) => {
+                    if pages.truncated {
+                        summary.absorb(report(PartnerStatus::Incomplete));
+                    }
+                    accepted.extend(self.accept(
+                        partner,
+                        resource_type,
+                        &patients,
+                        pages.resources,
+                        &mut summary,
+                    ));
+                }
+                Err(failure) => summary.absorb(report(PartnerStatus::Failed(failure))),
+            }
+        }
+        (summary, accepted)
     }
 
     /// Patients named by NHS number, or found by demographics, from every partner.

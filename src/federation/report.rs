@@ -148,6 +148,43 @@ impl PartnerReport {
 mod tests {
     use super::*;
 
+    fn partner() -> Arc<Partner> {
+        Arc::new(Partner::from_config(&crate::config::PartnerConfig {
+            id: "gp".into(),
+            name: "Riverside Medical Practice".into(),
+            ods_code: "A81001".into(),
+            kind: crate::config::PartnerKind::Fhir,
+            base_url: "http://127.0.0.1:9/fhir".into(),
+            resource_types: vec![crate::fhir::ResourceType::Observation],
+            timeout_ms: 100,
+        }))
+    }
+
+    #[test]
+    fn a_failure_outranks_partial_and_full_answers_whatever_the_order() {
+        let report = |status| PartnerReport::new(partner(), status, Duration::from_millis(5));
+        let failed = PartnerStatus::Failed(PartnerFailure::TimedOut);
+        for order in [
+            [failed.clone(), PartnerStatus::Incomplete],
+            [PartnerStatus::Incomplete, failed.clone()],
+        ] {
+            let mut summary = report(PartnerStatus::Ok);
+            for status in order {
+                summary.absorb(report(status));
+            }
+            assert_eq!(summary.status, failed);
+        }
+        let mut summary = report(PartnerStatus::Ok);
+        summary.absorb(report(PartnerStatus::Incomplete));
+        assert_eq!(summary.status, PartnerStatus::Incomplete);
+        let issues = summary.issues();
+        assert_eq!(issues.len(), 2, "the report and a warning");
+        assert!(
+            !format!("{issues:?}").contains("127.0.0.1"),
+            "no partner URL"
+        );
+    }
+
     #[test]
     fn every_status_reported_is_defined_in_the_code_system() {
         let text = include_str!("../../fhir-profiles/codesystem-partner-status.json");
