@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -22,6 +22,8 @@ pub struct Config {
     pub search: SearchConfig,
     #[serde(default)]
     pub paging: PagingConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
     /// Id of the partner whose demographics win when partners disagree.
     pub demographics_authority: String,
     pub partners: Vec<PartnerConfig>,
@@ -101,6 +103,27 @@ impl Default for PagingConfig {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` (or a plain path) for the embedded default; `postgres://...`
+    /// for a database several instances share.
+    pub url: String,
+    pub pool_size: u32,
+    /// How long a request waits for a connection before answering 503.
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://shcr-facade.db".into(),
+            pool_size: 8,
+            connect_timeout_ms: 2_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PartnerKind {
@@ -135,6 +158,11 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+/// `SHCR_*` variables, except `SHCR_CONFIG`, which names the file itself.
+fn overrides() -> Env {
+    Env::prefixed("SHCR_").ignore(&["CONFIG"]).split("__")
+}
+
 impl Config {
     /// Reads `path` (if given), then `SHCR_*` variables, then validates.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -148,14 +176,7 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        Config::extract(figment.merge(Env::prefixed("SHCR_").split("__")))
-    }
-
-    /// Builds from an in-memory config (demo, tests), still honouring `SHCR_*`.
-    pub fn from_value(config: &Config) -> Result<Config, ConfigError> {
-        Config::extract(
-            Figment::from(Serialized::defaults(config)).merge(Env::prefixed("SHCR_").split("__")),
-        )
+        Config::extract(figment.merge(overrides()))
     }
 
     fn extract(figment: Figment) -> Result<Config, ConfigError> {
@@ -195,6 +216,13 @@ impl Config {
             return Err(invalid(
                 "search.partner_page_size",
                 "partner_page_size and max_partner_pages must be at least 1",
+            ));
+        }
+        crate::store::parse_url(&self.database.url).map_err(|e| invalid("database.url", e))?;
+        if self.database.pool_size == 0 || self.database.connect_timeout_ms == 0 {
+            return Err(invalid(
+                "database.pool_size",
+                "pool_size and connect_timeout_ms must be more than 0",
             ));
         }
         if self.paging.token_ttl_s == 0 {
@@ -396,6 +424,14 @@ timeout_ms = 1000
                 "paging.key",
             ),
             (format!("colour = 1\n{}", base()), "colour"),
+            (
+                format!("{}[database]\nurl = \"mysql://x\"\n", base()),
+                "database.url",
+            ),
+            (
+                format!("{}[database]\npool_size = 0\n", base()),
+                "database.pool_size",
+            ),
         ];
         for (text, field) in cases {
             let err = load(&text).unwrap_err().to_string();

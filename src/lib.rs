@@ -7,6 +7,7 @@ pub mod federation;
 pub mod fhir;
 pub mod http;
 pub mod sim;
+pub mod store;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -22,10 +23,12 @@ use federation::cursor::PageSealer;
 use federation::identity::PatientLinks;
 use fhir::search::PageLimits;
 use http::AppState;
+use store::Store;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A facade server bound to `listener`, not yet running, and its public FHIR base.
+/// Opens the database and applies pending migrations first; fails if it cannot.
 pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server, String)> {
     let addr = listener.local_addr()?;
     let base = config
@@ -49,9 +52,11 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
         }
     };
     let sealer = Arc::new(PageSealer::new(key, config.paging.token_ttl_s));
-    let links = Arc::new(PatientLinks::new(Duration::from_secs(
-        config.search.identity_cache_ttl_s,
-    )));
+    let store = Store::open(&config.database).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let links = PatientLinks::new(
+        store.clone(),
+        Duration::from_secs(config.search.identity_cache_ttl_s),
+    );
     let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let capability_statement = Arc::new(fhir::capability::capability_statement(&base, &started));
     let workers = match config.server.workers {
@@ -70,6 +75,8 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
             },
             max_body_bytes: config.server.max_body_bytes,
             capability_statement: capability_statement.clone(),
+            store: store.clone(),
+            partner_count: config.partners.len(),
         };
         App::new()
             .app_data(web::Data::new(state))

@@ -41,6 +41,11 @@ enum Command {
         #[arg(long)]
         faults: Option<PathBuf>,
     },
+    /// Apply the database migrations the configuration's database lacks.
+    Migrate {
+        #[arg(long, env = "SHCR_CONFIG")]
+        config: PathBuf,
+    },
     /// Validate a configuration and ask each partner for its CapabilityStatement.
     Check {
         #[arg(long, env = "SHCR_CONFIG")]
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
                 faults,
             } => demo::run(port, partner_latency_ms, faults).await,
             Command::Check { config } => check(config).await,
+            Command::Migrate { config } => migrate(config),
         }
     });
     match result {
@@ -91,6 +97,17 @@ async fn serve(path: PathBuf, port: Option<u16>) -> Result<(), String> {
     let (server, base) = shcr_facade::server(config, listener).map_err(|e| e.to_string())?;
     tracing::info!(base, "shcr-facade serving");
     server.await.map_err(|e| e.to_string())
+}
+
+fn migrate(path: PathBuf) -> Result<(), String> {
+    let config = Config::load(Some(&path)).map_err(|e| e.to_string())?;
+    let store = shcr_facade::store::Store::connect(&config.database).map_err(|e| e.to_string())?;
+    let applied = store.migrate().map_err(|e| e.to_string())?;
+    match applied.as_slice() {
+        [] => println!("database is up to date"),
+        versions => println!("applied migrations: {}", versions.join(", ")),
+    }
+    Ok(())
 }
 
 async fn check(path: PathBuf) -> Result<(), String> {

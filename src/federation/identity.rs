@@ -1,61 +1,84 @@
 //! Patient identity across partners: which local patient ids stand for an NHS number.
 //!
-//! Answers are remembered for a short time so that a clinical search costs one round
-//! of partner calls, not two. Only answers a partner actually gave are remembered;
-//! a failed look-up is asked again next time.
+//! What partners answered is kept in the store's patient-link table, which several
+//! instances share; a link older than the time to live is asked again. Only answers a
+//! partner actually gave are kept: a failed look-up is asked again next time.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::fhir::NhsNumber;
 use crate::fhir::nhs_number::NHS_NUMBER_SYSTEM;
+use crate::store::{Store, StoreError, links, now_ms};
 
 /// Local patient ids a partner holds for one NHS number (empty: not known there).
 pub type LocalIds = Vec<String>;
 
+#[derive(Clone)]
 pub struct PatientLinks {
+    store: Store,
     ttl: Duration,
-    forward: Mutex<HashMap<(NhsNumber, String), (Instant, LocalIds)>>,
-    reverse: Mutex<HashMap<(String, String), (Instant, NhsNumber)>>,
 }
 
 impl PatientLinks {
-    pub fn new(ttl: Duration) -> PatientLinks {
-        PatientLinks {
-            ttl,
-            forward: Mutex::new(HashMap::new()),
-            reverse: Mutex::new(HashMap::new()),
+    pub fn new(store: Store, ttl: Duration) -> PatientLinks {
+        PatientLinks { store, ttl }
+    }
+
+    fn fresh_since(&self) -> i64 {
+        now_ms() - self.ttl.as_millis() as i64
+    }
+
+    /// Fresh links of `nhs`, by partner id.
+    pub async fn known(&self, nhs: &NhsNumber) -> Result<HashMap<String, LocalIds>, StoreError> {
+        let (nhs, since) = (nhs.to_string(), self.fresh_since());
+        let found = self
+            .store
+            .run(move |conn| links::fresh_links(conn, &nhs, since))
+            .await?;
+        Ok(found
+            .into_iter()
+            .map(|l| (l.partner_id, l.local_ids))
+            .collect())
+    }
+
+    /// Records what partners answered, `(NHS number, partner id, local ids)`, in one
+    /// trip to the database.
+    pub async fn remember(
+        &self,
+        learned: Vec<(NhsNumber, String, LocalIds)>,
+    ) -> Result<(), StoreError> {
+        if learned.is_empty() {
+            return Ok(());
         }
+        self.store
+            .run(move |conn| {
+                let at = now_ms();
+                learned.iter().try_for_each(|(nhs, partner, ids)| {
+                    links::replace(conn, nhs.as_str(), partner, ids, at)
+                })
+            })
+            .await
     }
 
-    /// The remembered local ids of `nhs` at `partner_id`, if still fresh.
-    pub fn local_ids(&self, nhs: &NhsNumber, partner_id: &str) -> Option<LocalIds> {
-        let forward = self.forward.lock().expect("link cache lock");
-        let (at, ids) = forward.get(&(nhs.clone(), partner_id.to_string()))?;
-        (at.elapsed() < self.ttl).then(|| ids.clone())
-    }
-
-    /// The remembered NHS number behind a partner's local patient id.
-    pub fn nhs_number(&self, partner_id: &str, local_id: &str) -> Option<NhsNumber> {
-        let reverse = self.reverse.lock().expect("link cache lock");
-        let (at, nhs) = reverse.get(&(partner_id.to_string(), local_id.to_string()))?;
-        (at.elapsed() < self.ttl).then(|| nhs.clone())
-    }
-
-    pub fn remember(&self, nhs: &NhsNumber, partner_id: &str, ids: &LocalIds) {
-        let now = Instant::now();
-        let mut forward = self.forward.lock().expect("link cache lock");
-        forward.retain(|_, (at, _)| at.elapsed() < self.ttl);
-        forward.insert((nhs.clone(), partner_id.to_string()), (now, ids.clone()));
-        drop(forward);
-        let mut reverse = self.reverse.lock().expect("link cache lock");
-        reverse.retain(|_, (at, _)| at.elapsed() < self.ttl);
-        for id in ids {
-            reverse.insert((partner_id.to_string(), id.clone()), (now, nhs.clone()));
-        }
+    /// The NHS number behind a partner's local patient id, if freshly known.
+    pub async fn nhs_number(
+        &self,
+        partner_id: &str,
+        local_id: &str,
+    ) -> Result<Option<NhsNumber>, StoreError> {
+        let (partner_id, local_id, since) = (
+            partner_id.to_string(),
+            local_id.to_string(),
+            self.fresh_since(),
+        );
+        let found = self
+            .store
+            .run(move |conn| links::nhs_number_for(conn, &partner_id, &local_id, since))
+            .await?;
+        Ok(found.and_then(|n| NhsNumber::parse(&n).ok()))
     }
 }
 
@@ -72,19 +95,6 @@ pub fn nhs_number_of(patient: &Value) -> Option<NhsNumber> {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn remembers_both_ways_until_the_ttl() {
-        let nhs = NhsNumber::parse("9000000009").unwrap();
-        let links = PatientLinks::new(Duration::from_secs(60));
-        links.remember(&nhs, "gp", &vec!["p1".into()]);
-        assert_eq!(links.local_ids(&nhs, "gp"), Some(vec!["p1".to_string()]));
-        assert_eq!(links.nhs_number("gp", "p1"), Some(nhs.clone()));
-        assert_eq!(links.local_ids(&nhs, "acute"), None);
-        let expired = PatientLinks::new(Duration::ZERO);
-        expired.remember(&nhs, "gp", &vec!["p1".into()]);
-        assert_eq!(expired.local_ids(&nhs, "gp"), None);
-    }
 
     #[test]
     fn nhs_number_must_be_valid_and_under_the_nhs_system() {

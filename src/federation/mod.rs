@@ -27,12 +27,22 @@ use crate::fhir::search::registry::Registry;
 use crate::fhir::search::value::{ReferenceValue, SearchValue};
 use crate::fhir::search::{NHS_NUMBER_SYSTEM, SearchRequest};
 use crate::fhir::{NhsNumber, ResourceType, id::split_facade_id};
+use crate::store::StoreError;
 use identity::{LocalIds, PatientLinks, nhs_number_of};
 use partner::{ExchangeLimits, Partner, PartnerFailure};
 use report::{PartnerReport, PartnerStatus};
 
 /// One resource type's search at one partner.
 type TypeResult = (ResourceType, Result<partner::Pages, PartnerFailure>);
+
+/// What one partner said during a clinical request.
+struct Exchange {
+    /// The patient's ids there (empty: not known there).
+    ids: LocalIds,
+    /// The ids were looked up now, not remembered.
+    learned: bool,
+    results: Vec<TypeResult>,
+}
 
 /// Resources gathered for one request, in facade form, and how each partner did.
 #[derive(Debug, Default)]
@@ -51,6 +61,8 @@ pub struct GatheredPatients {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadFailure {
+    #[error("{0}")]
+    Store(#[from] StoreError),
     #[error("no such resource")]
     NotFound,
     #[error("{} {failure}", partner.label())]
@@ -64,13 +76,13 @@ pub struct Federation {
     /// In configuration order, except that the demographics authority comes first.
     partners: Vec<Arc<Partner>>,
     client: Client,
-    links: Arc<PatientLinks>,
+    links: PatientLinks,
     limits: ExchangeLimits,
     deadline: Duration,
 }
 
 impl Federation {
-    pub fn new(config: &Config, links: Arc<PatientLinks>) -> Federation {
+    pub fn new(config: &Config, links: PatientLinks) -> Federation {
         let mut partners: Vec<Arc<Partner>> = config
             .partners
             .iter()
@@ -97,35 +109,33 @@ impl Federation {
         }
     }
 
-    pub fn partners(&self) -> &[Arc<Partner>] {
-        &self.partners
-    }
-
     /// Clinical resources of `types` for one patient, from every partner that holds
     /// the patient. `query` gives each partner's translated query (None: don't ask).
+    /// Fails, before any partner is asked, if the patient links cannot be read.
     pub async fn gather_clinical(
         &self,
         nhs: &NhsNumber,
         types: &[ResourceType],
         query: impl Fn(&Partner, ResourceType, &LocalIds) -> Option<Vec<(String, String)>>,
-    ) -> Gathered {
+    ) -> Result<Gathered, StoreError> {
+        let known = self.links.known(nhs).await?;
         let deadline = Instant::now() + self.deadline;
         let consulted = self
             .partners
             .iter()
             .filter(|p| types.iter().any(|t| p.serves(*t)));
         let tasks = consulted.map(|partner| {
-            let query = &query;
+            let (query, remembered) = (&query, known.get(&partner.id).cloned());
             async move {
                 let start = Instant::now();
                 let outcome = bounded(partner, deadline, async {
-                    let ids = self.local_ids(partner, nhs).await?;
-                    if ids.is_empty() {
-                        return Ok(None);
-                    }
+                    let (ids, learned) = match remembered {
+                        Some(ids) => (ids, false),
+                        None => (ids_of(&self.lookup_patient(partner, nhs).await?), true),
+                    };
                     let searches: Vec<_> = types
                         .iter()
-                        .filter(|t| partner.serves(**t))
+                        .filter(|t| partner.serves(**t) && !ids.is_empty())
                         .filter_map(|t| query(partner, *t, &ids).map(|q| (*t, q)))
                         .map(|(t, q)| async move {
                             (
@@ -135,18 +145,32 @@ impl Federation {
                         })
                         .collect();
                     let results = join_all(searches).await;
-                    Ok(Some((ids, results)))
+                    Ok(Exchange {
+                        ids,
+                        learned,
+                        results,
+                    })
                 })
                 .await;
-                self.settle(partner, nhs, outcome, start.elapsed())
+                let learned = match &outcome {
+                    Ok(exchange) if exchange.learned => {
+                        Some((nhs.clone(), partner.id.clone(), exchange.ids.clone()))
+                    }
+                    _ => None,
+                };
+                let (report, resources) = self.settle(partner, nhs, outcome, start.elapsed());
+                (report, resources, learned)
             }
         });
         let mut gathered = Gathered::default();
-        for (report, resources) in join_all(tasks).await {
+        let mut learned = Vec::new();
+        for (report, resources, link) in join_all(tasks).await {
             gathered.reports.push(report);
             gathered.resources.extend(resources);
+            learned.extend(link);
         }
-        gathered
+        self.links.remember(learned).await?;
+        Ok(gathered)
     }
 
     /// Turns one partner's exchanges for a clinical request into its report and the
@@ -155,14 +179,16 @@ impl Federation {
         &self,
         partner: &Arc<Partner>,
         nhs: &NhsNumber,
-        outcome: Result<Option<(LocalIds, Vec<TypeResult>)>, PartnerFailure>,
+        outcome: Result<Exchange, PartnerFailure>,
         latency: Duration,
     ) -> (PartnerReport, Vec<Value>) {
         let report = |status| PartnerReport::new(partner.clone(), status, latency);
-        let (ids, results) = match outcome {
+        let Exchange { ids, results, .. } = match outcome {
             Err(failure) => return (report(PartnerStatus::Failed(failure)), Vec::new()),
-            Ok(None) => return (report(PartnerStatus::PatientNotKnown), Vec::new()),
-            Ok(Some(found)) => found,
+            Ok(exchange) if exchange.ids.is_empty() => {
+                return (report(PartnerStatus::PatientNotKnown), Vec::new());
+            }
+            Ok(exchange) => exchange,
         };
         let patients: HashMap<String, NhsNumber> =
             ids.into_iter().map(|id| (id, nhs.clone())).collect();
@@ -189,7 +215,11 @@ impl Federation {
     }
 
     /// Patients named by NHS number, or found by demographics, from every partner.
-    pub async fn gather_patients(&self, request: &SearchRequest) -> GatheredPatients {
+    /// What partners said of each NHS number is remembered as patient links.
+    pub async fn gather_patients(
+        &self,
+        request: &SearchRequest,
+    ) -> Result<GatheredPatients, StoreError> {
         let deadline = Instant::now() + self.deadline;
         let named = request.named_patients();
         let tasks = self.partners.iter().map(|partner| {
@@ -215,6 +245,7 @@ impl Federation {
             }
         });
         let mut gathered = GatheredPatients::default();
+        let mut learned: BTreeMap<(NhsNumber, String), LocalIds> = BTreeMap::new();
         for (partner, outcome, latency) in join_all(tasks).await {
             let found = match outcome {
                 Ok(found) => found,
@@ -233,6 +264,12 @@ impl Federation {
                 PartnerStatus::Ok
             };
             let mut report = PartnerReport::new(partner.clone(), status, latency);
+            // A named patient the partner did not return is not known there.
+            for nhs in named.iter().flatten() {
+                learned
+                    .entry((nhs.clone(), partner.id.clone()))
+                    .or_default();
+            }
             for patient in found {
                 if patient["resourceType"] != "Patient" {
                     report.rejected.wrong_type += 1;
@@ -249,6 +286,10 @@ impl Federation {
                     report.rejected.other_patient += 1;
                     continue;
                 }
+                learned
+                    .entry((nhs.clone(), partner.id.clone()))
+                    .or_default()
+                    .push(local_id.clone());
                 let ids = HashMap::from([(local_id, nhs.clone())]);
                 let mut patient = patient;
                 if to_facade_form(&mut patient, &self.context(partner, &ids)).is_ok() {
@@ -258,7 +299,15 @@ impl Federation {
             }
             gathered.reports.push(report);
         }
-        gathered
+        self.links
+            .remember(
+                learned
+                    .into_iter()
+                    .map(|((nhs, partner), ids)| (nhs, partner, ids))
+                    .collect(),
+            )
+            .await?;
+        Ok(gathered)
     }
 
     /// Reads one resource by facade id, through the partner that holds it.
@@ -278,35 +327,58 @@ impl Federation {
             partner: partner.clone(),
             failure,
         };
-        let outcome = bounded(partner, deadline, async {
-            let Some(resource) = partner::read(
-                &self.client,
-                partner,
-                resource_type,
-                local_id,
-                self.limits.max_response_bytes,
-            )
-            .await?
-            else {
-                return Ok(None);
-            };
-            let mut patients = HashMap::new();
-            for local in patient_references(&resource, resource_type) {
-                if let Some(nhs) = self.nhs_number_at(partner, &local).await? {
-                    patients.insert(local, nhs);
+        let Some(mut resource) = self
+            .read_at(partner, deadline, resource_type, local_id)
+            .await
+            .map_err(failed)?
+        else {
+            return Err(ReadFailure::NotFound);
+        };
+        let mut patients = HashMap::new();
+        for local in patient_references(&resource, resource_type) {
+            let nhs = match self.links.nhs_number(&partner.id, &local).await? {
+                Some(nhs) => Some(nhs),
+                None => {
+                    let nhs = self
+                        .read_at(partner, deadline, ResourceType::Patient, &local)
+                        .await
+                        .map_err(failed)?
+                        .as_ref()
+                        .and_then(nhs_number_of);
+                    if let Some(nhs) = &nhs {
+                        self.links
+                            .remember(vec![(nhs.clone(), partner.id.clone(), vec![local.clone()])])
+                            .await?;
+                    }
+                    nhs
                 }
-            }
-            Ok(Some((resource, patients)))
-        })
-        .await
-        .map_err(failed)?;
+            };
+            patients.extend(nhs.map(|nhs| (local, nhs)));
+        }
         // A record that cannot be tied to a patient's NHS number is not served.
-        let (mut resource, patients) = outcome
-            .filter(|(_, p)| !p.is_empty())
-            .ok_or(ReadFailure::NotFound)?;
+        if patients.is_empty() {
+            return Err(ReadFailure::NotFound);
+        }
         to_facade_form(&mut resource, &self.context(partner, &patients))
             .map_err(|_| ReadFailure::NotFound)?;
         Ok(resource)
+    }
+
+    /// Reads one resource from `partner` within the request's deadline.
+    async fn read_at(
+        &self,
+        partner: &Partner,
+        deadline: Instant,
+        resource_type: ResourceType,
+        local_id: &str,
+    ) -> Result<Option<Value>, PartnerFailure> {
+        let max = self.limits.max_response_bytes;
+        bounded(
+            partner,
+            deadline,
+            partner::read(&self.client, partner, resource_type, local_id, max),
+        )
+        .await
     }
 
     fn context<'a>(
@@ -353,24 +425,8 @@ impl Federation {
         accepted
     }
 
-    /// The partner's local ids for the patient, remembered or looked up.
-    async fn local_ids(
-        &self,
-        partner: &Partner,
-        nhs: &NhsNumber,
-    ) -> Result<LocalIds, PartnerFailure> {
-        if let Some(ids) = self.links.local_ids(nhs, &partner.id) {
-            return Ok(ids);
-        }
-        let patients = self.lookup_patient(partner, nhs).await?;
-        Ok(patients
-            .iter()
-            .filter_map(|p| p["id"].as_str().map(str::to_string))
-            .collect())
-    }
-
     /// `Patient?identifier=nhs-number|{nhs}` at one partner: the Patients that really
-    /// carry that NHS number. Remembers the link.
+    /// carry that NHS number.
     async fn lookup_patient(
         &self,
         partner: &Partner,
@@ -390,11 +446,6 @@ impl Federation {
                     && nhs_number_of(p).as_ref() == Some(nhs)
             })
             .collect();
-        let ids: LocalIds = patients
-            .iter()
-            .filter_map(|p| p["id"].as_str().map(str::to_string))
-            .collect();
-        self.links.remember(nhs, &partner.id, &ids);
         Ok(patients)
     }
 
@@ -414,31 +465,6 @@ impl Federation {
         .await?;
         Ok(pages.resources)
     }
-
-    /// The NHS number behind a partner's local patient id, remembered or read.
-    async fn nhs_number_at(
-        &self,
-        partner: &Partner,
-        local_id: &str,
-    ) -> Result<Option<NhsNumber>, PartnerFailure> {
-        if let Some(nhs) = self.links.nhs_number(&partner.id, local_id) {
-            return Ok(Some(nhs));
-        }
-        let patient = partner::read(
-            &self.client,
-            partner,
-            ResourceType::Patient,
-            local_id,
-            self.limits.max_response_bytes,
-        )
-        .await?;
-        let nhs = patient.as_ref().and_then(nhs_number_of);
-        if let Some(nhs) = &nhs {
-            self.links
-                .remember(nhs, &partner.id, &vec![local_id.to_string()]);
-        }
-        Ok(nhs)
-    }
 }
 
 /// Runs one exchange with `partner` within its own timeout and the request's deadline.
@@ -450,6 +476,14 @@ async fn bounded<T>(
     timeout_at(deadline.min(Instant::now() + partner.timeout), exchange)
         .await
         .unwrap_or(Err(PartnerFailure::TimedOut))
+}
+
+/// The local ids of Patient resources.
+fn ids_of(patients: &[Value]) -> LocalIds {
+    patients
+        .iter()
+        .filter_map(|p| p["id"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// The local patient ids a clinical resource refers to through its `patient` element.

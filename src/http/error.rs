@@ -7,6 +7,7 @@ use crate::federation::partner::PartnerFailure;
 use crate::fhir::format::NotAcceptable;
 use crate::fhir::outcome::Issue;
 use crate::fhir::search::SearchError;
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -38,6 +39,19 @@ pub enum ApiError {
     },
     #[error("the response could not be written as XML; ask for JSON")]
     Unrepresentable,
+    /// The database cannot be used: nothing is answered rather than an answer that
+    /// could not be checked or recorded.
+    #[error(
+        "the Shared Care Record is unavailable just now; try again shortly or use other channels"
+    )]
+    Unavailable,
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        tracing::error!(%error, "database unavailable: refusing the request");
+        ApiError::Unavailable
+    }
 }
 
 impl ApiError {
@@ -57,6 +71,7 @@ impl ApiError {
             } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::PartnerUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unrepresentable => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -79,6 +94,7 @@ impl ApiError {
             } => "timeout",
             ApiError::PartnerUnavailable { .. } => "transient",
             ApiError::Unrepresentable => "exception",
+            ApiError::Unavailable => "transient",
         };
         let issue = Issue::error(code, self.to_string());
         match self {

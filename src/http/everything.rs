@@ -102,6 +102,7 @@ async fn run(
         None if wants_patient => return Err(ApiError::NotFound(format!("Patient/{nhs}"))),
         None => {}
     }
+    let gathered = gathered?;
     resources.extend(gathered.resources);
 
     let mut query = vec![("_count".to_string(), count.to_string())];

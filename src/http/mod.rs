@@ -3,6 +3,7 @@
 
 mod error;
 mod everything;
+mod health;
 mod metadata;
 mod read;
 mod respond;
@@ -20,6 +21,7 @@ use respond::Output;
 use crate::federation::Federation;
 use crate::federation::cursor::PageSealer;
 use crate::fhir::search::PageLimits;
+use crate::store::Store;
 
 /// What every handler needs; one per worker (the federation's HTTP client is
 /// per worker), the rest shared.
@@ -31,6 +33,8 @@ pub struct AppState {
     pub page_limits: PageLimits,
     pub max_body_bytes: usize,
     pub capability_statement: Arc<Value>,
+    pub store: Store,
+    pub partner_count: usize,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -63,6 +67,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .default_service(web::to(not_found)),
     )
+    .route("/healthz", web::get().to(health::alive))
+    .route("/readyz", web::get().to(health::ready))
     .default_service(web::to(not_found));
 }
 

@@ -31,6 +31,7 @@ async fn read_resource(state: &AppState, type_name: &str, id: &str) -> Result<Va
     match state.federation.read(resource_type, id).await {
         Ok(resource) => Ok(resource),
         Err(ReadFailure::NotFound) => Err(not_found()),
+        Err(ReadFailure::Store(e)) => Err(e.into()),
         Err(ReadFailure::Partner { partner, failure }) => Err(ApiError::PartnerUnavailable {
             organisation: partner.label(),
             failure,
@@ -49,7 +50,7 @@ pub async fn read_patient(state: &AppState, id: &str) -> Result<Option<Value>, A
         true,
         state.page_limits,
     )?;
-    let mut gathered = state.federation.gather_patients(&request).await;
+    let mut gathered = state.federation.gather_patients(&request).await?;
     match gathered.patients.remove(&nhs) {
         Some(sources) => Ok(merge(&nhs, sources)),
         None => {

@@ -83,7 +83,7 @@ async fn search(
                 .gather_clinical(nhs, &[resource_type], |partner, _, ids| {
                     clinical_query(&request, partner, ids)
                 })
-                .await;
+                .await?;
             (gathered.resources, gathered.reports)
         }
         None => {
@@ -92,7 +92,7 @@ async fn search(
                     "a Patient search needs an identifier (NHS number), _id, or demographics such as family and birthdate".into(),
                 ));
             }
-            let gathered = state.federation.gather_patients(&request).await;
+            let gathered = state.federation.gather_patients(&request).await?;
             let merged = gathered
                 .patients
                 .iter()

@@ -19,6 +19,24 @@ fn example_config() -> String {
     std::fs::read_to_string(examples().join("shcr.toml")).unwrap()
 }
 
+/// The example configuration with another database.
+pub fn with_database(url: &str, connect_timeout_ms: u64) -> String {
+    let config = example_config()
+        .replace(
+            "url = \"sqlite://shcr-facade.db\"",
+            &format!("url = \"{url}\""),
+        )
+        .replace(
+            "connect_timeout_ms = 2000",
+            &format!("connect_timeout_ms = {connect_timeout_ms}"),
+        );
+    assert!(
+        config.contains(url),
+        "the example's database settings have moved"
+    );
+    config
+}
+
 #[test]
 fn invalid_configuration_fails_at_start_naming_the_field() {
     let bad = write_config(
@@ -128,6 +146,15 @@ impl Demo {
             .args(extra)
             .current_dir(examples().parent().unwrap())
             .env_clear()
+            .env(
+                "SHCR_DATABASE__URL",
+                format!(
+                    "sqlite://{}",
+                    std::env::temp_dir()
+                        .join(format!("shcr-demo-{port}.db"))
+                        .display()
+                ),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -214,4 +241,44 @@ async fn demo_partners_misbehave_as_the_faults_file_says() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("'nobody' is not a partner id"));
+}
+
+#[test]
+fn migrate_applies_once_and_shcr_config_names_the_file() {
+    let (_dir, url) = sqlite_url();
+    let config = write_config("migrate", &with_database(&url, 2000));
+    let first = Command::new(BIN)
+        .arg("migrate")
+        .env_clear()
+        .env("SHCR_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).starts_with("applied migrations: "));
+    let second = Command::new(BIN)
+        .args(["migrate", "--config"])
+        .arg(&config)
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout).trim(),
+        "database is up to date"
+    );
+    let unreachable = write_config(
+        "migrate-pg",
+        &with_database("postgres://nobody@127.0.0.1:1/x", 300),
+    );
+    let failed = Command::new(BIN)
+        .args(["migrate", "--config"])
+        .arg(&unreachable)
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("database unavailable"));
 }

@@ -20,6 +20,7 @@ pub struct Harness {
     pub base: String,
     pub client: reqwest::Client,
     pub config: Config,
+    _database: tempfile::TempDir,
     sims: Vec<(String, SimPartner)>,
     facade: ServerHandle,
 }
@@ -47,6 +48,13 @@ pub fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples")
 }
 
+/// A fresh SQLite database file, removed with the returned directory.
+pub fn sqlite_url() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("shcr.db").display());
+    (dir, url)
+}
+
 /// The example configuration with test-sized timeouts; partners not yet started.
 pub fn test_config() -> Config {
     let mut config =
@@ -67,6 +75,8 @@ impl Harness {
     /// Starts partners and a facade; `tweak` adjusts the configuration first.
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> Harness {
         let mut config = test_config();
+        let (database, url) = sqlite_url();
+        config.database.url = url;
         tweak(&mut config);
         let mut sims = Vec::new();
         for partner in &mut config.partners {
@@ -81,6 +91,7 @@ impl Harness {
             base,
             client: client(),
             config,
+            _database: database,
             sims,
             facade,
         }

@@ -1,5 +1,7 @@
 //! Black-box tests: real HTTP on 127.0.0.1 against the facade and simulated partners.
 
+mod databases;
+mod deployment;
 mod harness;
 
 mod cli;
@@ -11,3 +13,4 @@ mod paging;
 mod patient;
 mod read;
 mod search;
+mod store;

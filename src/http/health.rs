@@ -1,0 +1,33 @@
+//! Probes for load balancers: `/healthz` (the process answers) and `/readyz` (it can
+//! serve: database reachable, migrations applied, partners configured).
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use super::AppState;
+
+pub async fn alive() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "alive"}))
+}
+
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let store = state.store.clone();
+    let database = match web::block(move || store.ready()).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(reason) = &database {
+        tracing::warn!(%reason, "not ready: database");
+    }
+    let ready = database.is_ok() && state.partner_count > 0;
+    let body = json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "database": if database.is_ok() { "ok" } else { "unavailable" },
+        "partners": state.partner_count,
+    });
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

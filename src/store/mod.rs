@@ -1,0 +1,253 @@
+//! Persistence: patient links, objections and audit events, on SQLite (embedded
+//! default) or PostgreSQL (shared by several facade instances), through one pool.
+//!
+//! Every call blocks, so async callers go through [`Store::run`], which moves the
+//! work to the blocking thread pool; nothing here runs on the async executor.
+
+pub mod audit;
+pub mod links;
+pub mod objections;
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::DatabaseConfig;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// One connection to either backend; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+}
+
+/// The pool, and which backend it speaks to.
+#[derive(Clone)]
+pub struct Store {
+    pool: r2d2::Pool<Manager>,
+    backend: Backend,
+}
+
+/// Opens connections of the backend the URL names. Choosing by prefix (rather than
+/// trying each backend in turn) keeps the real error and never turns a PostgreSQL URL
+/// into an SQLite file name.
+#[derive(Debug)]
+pub struct Manager {
+    backend: Backend,
+    target: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{0}")]
+    Connection(#[from] diesel::ConnectionError),
+    #[error("{0}")]
+    Query(#[from] diesel::result::Error),
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<AnyConnection, ConnectError> {
+        match self.backend {
+            Backend::Postgres => Ok(AnyConnection::Postgresql(PgConnection::establish(
+                &self.target,
+            )?)),
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.target)?;
+                // WAL and a busy timeout let concurrent requests share the file.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ConnectError> {
+        conn.batch_execute("SELECT 1").map_err(ConnectError::from)
+    }
+
+    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
+        false
+    }
+}
+
+/// The backend and connection target a database URL names.
+pub fn parse_url(url: &str) -> Result<(Backend, String), String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_string()));
+    }
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    if path.is_empty() || path.contains("://") {
+        return Err(format!(
+            "'{url}' is neither postgres://... nor an SQLite file (sqlite://path)"
+        ));
+    }
+    Ok((Backend::Sqlite, path.to_string()))
+}
+
+impl Store {
+    /// Connects (failing if the database cannot be reached now) and applies any
+    /// pending migrations.
+    pub fn open(config: &DatabaseConfig) -> Result<Store, StoreError> {
+        let store = Store::connect(config)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Connects without migrating.
+    pub fn connect(config: &DatabaseConfig) -> Result<Store, StoreError> {
+        let (backend, target) = parse_url(&config.url).map_err(StoreError::Unavailable)?;
+        let pool = r2d2::Pool::builder()
+            .max_size(config.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_millis(config.connect_timeout_ms))
+            .test_on_check_out(true)
+            .build(Manager { backend, target })
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs blocking database work on the calling thread.
+    pub fn with_conn<T>(
+        &self,
+        work: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        work(&mut conn)
+    }
+
+    /// Runs blocking database work on the blocking thread pool.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.with_conn(work))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+    }
+
+    /// Applies pending migrations; returns the versions applied.
+    pub fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        self.with_conn(|conn| {
+            let applied = match conn {
+                AnyConnection::Sqlite(c) => {
+                    c.run_pending_migrations(SQLITE_MIGRATIONS).map(versions)
+                }
+                AnyConnection::Postgresql(c) => {
+                    // Instances starting together must not migrate at the same time.
+                    c.batch_execute("SELECT pg_advisory_lock(727274)")?;
+                    let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(versions);
+                    c.batch_execute("SELECT pg_advisory_unlock(727274)")?;
+                    result
+                }
+            };
+            applied.map_err(|e| StoreError::Migration(e.to_string()))
+        })
+    }
+
+    /// Is the database reachable with every migration applied?
+    pub fn ready(&self) -> Result<(), StoreError> {
+        self.with_conn(|conn| {
+            let pending = match conn {
+                AnyConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+                AnyConnection::Postgresql(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+            };
+            match pending {
+                Ok(false) => Ok(()),
+                Ok(true) => Err(StoreError::Migration("migrations are pending".into())),
+                Err(e) => Err(StoreError::Unavailable(e.to_string())),
+            }
+        })
+    }
+}
+
+fn versions(applied: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> {
+    applied.iter().map(|v| v.to_string()).collect()
+}
+
+/// Runs a write transaction again when it lost a race: another writer took the same
+/// key (unique violation), PostgreSQL could not serialise it, or SQLite's file was
+/// locked by a writer that started first.
+pub fn retrying<T>(
+    mut attempt: impl FnMut() -> Result<T, diesel::result::Error>,
+) -> Result<T, StoreError> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    for round in 0.. {
+        match attempt() {
+            Err(Error::DatabaseError(kind, info)) if round < 100 => {
+                let lost_race = matches!(
+                    kind,
+                    DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::SerializationFailure
+                ) || info.message().contains("database is locked");
+                if !lost_race {
+                    return Err(Error::DatabaseError(kind, info).into());
+                }
+                std::thread::sleep(Duration::from_millis(1 + round % 7));
+            }
+            other => return Ok(other?),
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_comes_from_the_url_prefix() {
+        assert_eq!(parse_url("postgres://u@h/db").unwrap().0, Backend::Postgres);
+        assert_eq!(
+            parse_url("postgresql://u@h/db").unwrap().0,
+            Backend::Postgres
+        );
+        assert_eq!(
+            parse_url("sqlite://shcr.db").unwrap(),
+            (Backend::Sqlite, "shcr.db".into())
+        );
+        assert_eq!(
+            parse_url("/var/lib/shcr.db").unwrap(),
+            (Backend::Sqlite, "/var/lib/shcr.db".into())
+        );
+        assert!(parse_url("mysql://x").is_err());
+        assert!(parse_url("").is_err());
+    }
+}

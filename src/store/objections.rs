@@ -1,0 +1,72 @@
+//! Objections to sharing, with full history: every change is a new version, and the
+//! database refuses updates and deletes.
+
+use diesel::prelude::*;
+
+use super::schema::objections::dsl as o;
+use super::{AnyConnection, StoreError, now_ms, retrying};
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct ObjectionVersion {
+    pub id: i64,
+    pub nhs_number: String,
+    pub version: i32,
+    /// FHIR Consent.status: proposed (under review), active, inactive, entered-in-error...
+    pub status: String,
+    pub recorded_at: i64,
+    pub recorded_by: String,
+    /// The Consent resource as recorded, JSON.
+    pub consent: String,
+}
+
+/// Records a new version of the patient's objection; returns its version number.
+/// Concurrent writers for the same patient cannot both take a version: the loser
+/// retries with the next.
+pub fn record(
+    conn: &mut AnyConnection,
+    nhs: &str,
+    status: &str,
+    recorded_by: &str,
+    consent: &str,
+) -> Result<i32, StoreError> {
+    retrying(|| {
+        conn.transaction(|conn| {
+            let latest: Option<i32> = o::objections
+                .filter(o::nhs_number.eq(nhs))
+                .select(diesel::dsl::max(o::version))
+                .first(conn)?;
+            let version = latest.unwrap_or(0) + 1;
+            diesel::insert_into(o::objections)
+                .values((
+                    o::nhs_number.eq(nhs),
+                    o::version.eq(version),
+                    o::status.eq(status),
+                    o::recorded_at.eq(now_ms()),
+                    o::recorded_by.eq(recorded_by),
+                    o::consent.eq(consent),
+                ))
+                .execute(conn)?;
+            Ok::<_, diesel::result::Error>(version)
+        })
+    })
+}
+
+/// Every version for the patient, oldest first.
+pub fn history(conn: &mut AnyConnection, nhs: &str) -> Result<Vec<ObjectionVersion>, StoreError> {
+    Ok(o::objections
+        .filter(o::nhs_number.eq(nhs))
+        .order(o::version.asc())
+        .load(conn)?)
+}
+
+/// The latest version for the patient, if any.
+pub fn current(
+    conn: &mut AnyConnection,
+    nhs: &str,
+) -> Result<Option<ObjectionVersion>, StoreError> {
+    Ok(o::objections
+        .filter(o::nhs_number.eq(nhs))
+        .order(o::version.desc())
+        .first(conn)
+        .optional()?)
+}

@@ -1,0 +1,257 @@
+//! PostgreSQL deployments: several facade processes sharing one database, and a
+//! database that stops and comes back.
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::databases::{TestDatabase, postgres};
+use crate::harness::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_shcr-facade");
+
+/// A `shcr-facade serve` process, killed when dropped.
+struct Process {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `shcr-facade serve` over the harness's partners and `database`, waits until ready.
+async fn serve(h: &Harness, database: &TestDatabase, dir: &std::path::Path) -> Process {
+    let port = free_port();
+    let mut config = crate::cli::with_database(&database.config.url, 2000);
+    for (partner, example_port) in [(GP, "9001"), (ACUTE, "9002"), (COMMUNITY, "9003")] {
+        config = config.replace(
+            &format!("http://127.0.0.1:{example_port}/fhir"),
+            &h.sim(partner).base_url,
+        );
+    }
+    let path = dir.join(format!("shcr-{port}.toml"));
+    std::fs::write(&path, config).unwrap();
+    let child = Command::new(BIN)
+        .args(["serve", "--port", &port.to_string(), "--config"])
+        .arg(&path)
+        .env_clear()
+        .env("SHCR_SERVER__WORKERS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let process = Process {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = h
+            .client
+            .get(format!("{}/readyz", process.base))
+            .send()
+            .await
+            && r.status() == 200
+        {
+            return process;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "facade process did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn identity_lookups(h: &Harness, partner: &str) -> usize {
+    partner_queries(h.sim(partner), "/Patient").len()
+}
+
+#[tokio::test]
+async fn two_facade_processes_share_one_postgres() {
+    let Some(database) = postgres("two_facade_processes_share_one_postgres") else {
+        return;
+    };
+    let h = Harness::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        serve(&h, &database, dir.path()).await,
+        serve(&h, &database, dir.path()).await,
+    );
+    let search = format!("fhir/Observation?patient={ALICE}&_count=100");
+
+    let first = h.get(&format!("{}/{search}", a.base)).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.fhir()["total"], 27);
+    assert_eq!(
+        identity_lookups(&h, GP),
+        1,
+        "process A resolved the NHS number"
+    );
+
+    let second = h.get(&format!("{}/{search}", b.base)).await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(second.fhir()["total"], 27);
+    assert_eq!(
+        identity_lookups(&h, GP),
+        1,
+        "process B used the links process A stored"
+    );
+    assert_eq!(
+        partner_queries(h.sim(GP), "/Observation").len(),
+        2,
+        "both processes served the search"
+    );
+    h.stop().await;
+}
+
+/// A PostgreSQL cluster of the test's own, so stopping it disturbs nothing else.
+struct Cluster {
+    version: String,
+    name: String,
+    port: u16,
+}
+
+impl Cluster {
+    /// None (said on stderr) where clusters cannot be made; a failure under CI.
+    fn create() -> Option<Cluster> {
+        let listed = Command::new("pg_lsclusters").arg("-h").output();
+        let version = listed.ok().and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .next()
+                .map(str::to_string)
+        });
+        let Some(version) = version else {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must run the database outage test: pg_createcluster is needed"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED a_stopped_database_gives_503_and_recovery: no PostgreSQL cluster tools (pg_createcluster)"
+            );
+            return None;
+        };
+        let cluster = Cluster {
+            version,
+            name: format!("shcr{}", std::process::id()),
+            port: free_port(),
+        };
+        let created = Command::new("pg_createcluster")
+            .args([
+                &cluster.version,
+                &cluster.name,
+                "-p",
+                &cluster.port.to_string(),
+                "--start",
+                "--",
+                "--auth=trust",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            created.status.success(),
+            "pg_createcluster: {}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        Some(cluster)
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn control(&self, action: &str) {
+        let mut args = vec![self.version.as_str(), self.name.as_str(), action];
+        if action == "stop" {
+            args.extend(["-m", "immediate"]);
+        }
+        let out = Command::new("pg_ctlcluster").args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctlcluster {action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("pg_dropcluster")
+            .args([&self.version, &self.name, "--stop"])
+            .output();
+    }
+}
+
+#[tokio::test]
+async fn a_stopped_database_gives_503_and_recovery() {
+    let Some(cluster) = Cluster::create() else {
+        return;
+    };
+    let h = Harness::with(|c| {
+        c.database.url = cluster.url();
+        c.database.connect_timeout_ms = 500;
+    })
+    .await;
+    let search = format!("Observation?patient={ALICE}");
+    assert_eq!(h.get(&search).await.status, 200);
+    let ready = |h: &Harness| {
+        let url = h.base.replace("/fhir", "/readyz");
+        let client = h.client.clone();
+        async move { client.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(ready(&h).await, 200);
+
+    cluster.control("stop");
+    for path in [
+        search.clone(),
+        format!("Patient/{ALICE}"),
+        format!("Encounter/{ACUTE}.enc-alice-admission"),
+    ] {
+        let reply = h.get(&path).await;
+        assert_eq!(reply.status, 503, "{path}: {}", reply.text);
+        let issue = outcome_issue(&reply);
+        assert_eq!(issue["code"], "transient");
+        assert!(
+            !reply.text.contains("postgres") && !reply.text.contains(&cluster.port.to_string()),
+            "{}",
+            reply.text
+        );
+        assert!(
+            reply.elapsed < Duration::from_secs(3),
+            "{:?}",
+            reply.elapsed
+        );
+    }
+    assert_eq!(ready(&h).await, 503);
+    assert_eq!(
+        h.get("metadata").await.status,
+        200,
+        "metadata needs no database"
+    );
+
+    cluster.control("start");
+    let started = Instant::now();
+    while h.get(&search).await.status != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no recovery after the database came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(ready(&h).await, 200);
+    h.stop().await;
+}
