@@ -13,7 +13,7 @@
 //!    request a 3-partner search returning 50 resources.
 //!
 //! Client, partners and facade share this machine's cores, so the figures are
-//! conservative. Every request is checked (status 200, entry count), so a fast
+//! conservative. The facade uses an SQLite database in a temporary directory. Every request is checked (status 200, entry count), so a fast
 //! failure cannot pass for a fast answer.
 
 use std::net::TcpListener;
@@ -88,12 +88,15 @@ struct Stack {
     base: String,
     partners: Vec<SimPartner>,
     client: reqwest::Client,
+    _database: tempfile::TempDir,
 }
 
 async fn start(latency_ms: u64) -> Stack {
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut config = Config::load(Some(&examples.join("shcr.toml"))).expect("example config");
     config.server.workers = 2;
+    let database = tempfile::tempdir().expect("temp dir");
+    config.database.url = format!("sqlite://{}", database.path().join("shcr.db").display());
     let mut partners = Vec::new();
     for partner in &mut config.partners {
         let mut data =
@@ -114,6 +117,7 @@ async fn start(latency_ms: u64) -> Stack {
         base,
         partners,
         client,
+        _database: database,
     }
 }
 

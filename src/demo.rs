@@ -70,6 +70,7 @@ pub async fn run(
     let address = format!("{}:{port}", config.server.host);
     let listener = TcpListener::bind(&address)
         .map_err(|e| format!("cannot listen on {address}: {e} (try --port)"))?;
+    println!("database {}", config.database.url);
     let (server, base) = shcr_facade::server(config, listener).map_err(|e| e.to_string())?;
     print_requests(&base);
     server.await.map_err(|e| e.to_string())

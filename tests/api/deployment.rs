@@ -237,6 +237,13 @@ async fn a_stopped_database_gives_503_and_recovery() {
         );
     }
     assert_eq!(ready(&h).await, 503);
+    let alive = h
+        .client
+        .get(h.base.replace("/fhir", "/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alive.status(), 200, "the process itself is alive");
     assert_eq!(
         h.get("metadata").await.status,
         200,
