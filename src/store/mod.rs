@@ -17,6 +17,8 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::DatabaseConfig;
 
+/// The tables, the same on both backends; then what each dialect writes differently.
+const COMMON_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/common");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
@@ -163,13 +165,11 @@ impl Store {
     pub fn migrate(&self) -> Result<Vec<String>, StoreError> {
         self.with_conn(|conn| {
             let applied = match conn {
-                AnyConnection::Sqlite(c) => {
-                    c.run_pending_migrations(SQLITE_MIGRATIONS).map(versions)
-                }
+                AnyConnection::Sqlite(c) => apply(c, SQLITE_MIGRATIONS),
                 AnyConnection::Postgresql(c) => {
                     // Instances starting together must not migrate at the same time.
                     c.batch_execute("SELECT pg_advisory_lock(727274)")?;
-                    let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(versions);
+                    let result = apply(c, POSTGRES_MIGRATIONS);
                     c.batch_execute("SELECT pg_advisory_unlock(727274)")?;
                     result
                 }
@@ -182,8 +182,8 @@ impl Store {
     pub fn ready(&self) -> Result<(), StoreError> {
         self.with_conn(|conn| {
             let pending = match conn {
-                AnyConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
-                AnyConnection::Postgresql(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+                AnyConnection::Sqlite(c) => pending(c, SQLITE_MIGRATIONS),
+                AnyConnection::Postgresql(c) => pending(c, POSTGRES_MIGRATIONS),
             };
             match pending {
                 Ok(false) => Ok(()),
@@ -194,8 +194,29 @@ impl Store {
     }
 }
 
-fn versions(applied: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> {
-    applied.iter().map(|v| v.to_string()).collect()
+/// Applies the common migrations, then the dialect's; returns the versions applied.
+fn apply<B: diesel::backend::Backend>(
+    conn: &mut impl MigrationHarness<B>,
+    dialect: EmbeddedMigrations,
+) -> diesel::migration::Result<Vec<String>> {
+    let mut applied: Vec<String> = conn
+        .run_pending_migrations(COMMON_MIGRATIONS)?
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    applied.extend(
+        conn.run_pending_migrations(dialect)?
+            .iter()
+            .map(|v| v.to_string()),
+    );
+    Ok(applied)
+}
+
+fn pending<B: diesel::backend::Backend>(
+    conn: &mut impl MigrationHarness<B>,
+    dialect: EmbeddedMigrations,
+) -> diesel::migration::Result<bool> {
+    Ok(conn.has_pending_migration(COMMON_MIGRATIONS)? || conn.has_pending_migration(dialect)?)
 }
 
 /// Runs a write transaction again when it lost a race: another writer took the same

@@ -8,7 +8,6 @@ use super::{AnyConnection, StoreError, now_ms, retrying};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct ObjectionVersion {
-    pub id: i64,
     pub nhs_number: String,
     pub version: i32,
     /// FHIR Consent.status: proposed (under review), active, inactive, entered-in-error...

@@ -10,8 +10,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    objections (id) {
-        id -> BigInt,
+    objections (nhs_number, version) {
         nhs_number -> Text,
         version -> Integer,
         status -> Text,

@@ -1,3 +1,5 @@
+-- The same on SQLite and PostgreSQL.
+
 -- NHS number to partner-local patient id. local_id '' records that the partner
 -- holds no record for the NHS number (so it is not asked again until verified_at expires).
 CREATE TABLE patient_links (
@@ -11,14 +13,13 @@ CREATE INDEX patient_links_by_local_id ON patient_links (partner_id, local_id);
 
 -- Objections: every change is a new version; rows are never updated or deleted.
 CREATE TABLE objections (
-    id          BIGSERIAL PRIMARY KEY,
     nhs_number  TEXT    NOT NULL,
     version     INTEGER NOT NULL,
     status      TEXT    NOT NULL, -- FHIR Consent.status
     recorded_at BIGINT  NOT NULL,
     recorded_by TEXT    NOT NULL,
     consent     TEXT    NOT NULL, -- the Consent resource as recorded (JSON)
-    UNIQUE (nhs_number, version)
+    PRIMARY KEY (nhs_number, version)
 );
 
 -- Audit events: append-only, numbered without gaps, each hash covering the previous.
@@ -29,13 +30,3 @@ CREATE TABLE audit_events (
     previous_hash TEXT    NOT NULL,
     hash          TEXT    NOT NULL
 );
-
-CREATE FUNCTION refuse_change() RETURNS trigger AS $$
-BEGIN
-    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
-END;
-$$ LANGUAGE plpgsql;
-CREATE TRIGGER objections_append_only BEFORE UPDATE OR DELETE ON objections
-    FOR EACH ROW EXECUTE FUNCTION refuse_change();
-CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
-    FOR EACH ROW EXECUTE FUNCTION refuse_change();
