@@ -1,7 +1,7 @@
 //! Typed configuration: a TOML file, overridden by `SHCR_*` environment variables
 //! (`__` separates levels: `SHCR_SERVER__PORT=9090`), validated before anything starts.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::fhir::ResourceType;
+use crate::policy::categories::SensitiveCategory;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +25,8 @@ pub struct Config {
     pub paging: PagingConfig,
     #[serde(default)]
     pub database: DatabaseConfig,
+    #[serde(default)]
+    pub policy: PolicyConfig,
     /// Id of the partner whose demographics win when partners disagree.
     pub demographics_authority: String,
     pub partners: Vec<PartnerConfig>,
@@ -120,6 +123,28 @@ impl Default for DatabaseConfig {
             url: "sqlite://shcr-facade.db".into(),
             pool_size: 8,
             connect_timeout_ms: 2_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Categories never shared (the Information Sharing Agreement's exclusions).
+    pub excluded_categories: Vec<SensitiveCategory>,
+    /// Partner sensitivity labels (v3-ActCode codes in meta.security) and the
+    /// category each stands for.
+    pub sensitivity_labels: HashMap<String, SensitiveCategory>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            excluded_categories: SensitiveCategory::ALL.to_vec(),
+            sensitivity_labels: HashMap::from([
+                ("STD".to_string(), SensitiveCategory::SexualHealth),
+                ("SEX".to_string(), SensitiveCategory::SexualHealth),
+            ]),
         }
     }
 }

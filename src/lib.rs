@@ -6,6 +6,7 @@ pub mod config;
 pub mod federation;
 pub mod fhir;
 pub mod http;
+pub mod policy;
 pub mod sim;
 pub mod store;
 
@@ -63,6 +64,7 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
+    let policy = Arc::new(policy::Policy::new(&config.policy));
     let app_base = base.clone();
     let server = HttpServer::new(move || {
         let state = AppState {
@@ -77,6 +79,7 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
             capability_statement: capability_statement.clone(),
             store: store.clone(),
             partner_count: config.partners.len(),
+            policy: policy.clone(),
         };
         App::new()
             .app_data(web::Data::new(state))

@@ -21,6 +21,7 @@ use respond::Output;
 use crate::federation::Federation;
 use crate::federation::cursor::PageSealer;
 use crate::fhir::search::PageLimits;
+use crate::policy::Policy;
 use crate::store::Store;
 
 /// What every handler needs; one per worker (the federation's HTTP client is
@@ -35,6 +36,7 @@ pub struct AppState {
     pub capability_statement: Arc<Value>,
     pub store: Store,
     pub partner_count: usize,
+    pub policy: Arc<Policy>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -20,7 +20,18 @@ pub async fn read(
     Output::answer(&req, &pairs, read_resource(&state, &path.0, &path.1)).await
 }
 
+/// A read passes the same policy filter as a search: a withheld record is as absent
+/// as one that does not exist.
 async fn read_resource(state: &AppState, type_name: &str, id: &str) -> Result<Value, ApiError> {
+    let resource = fetch(state, type_name, id).await?;
+    state
+        .policy
+        .filter(vec![resource])
+        .pop()
+        .ok_or_else(|| ApiError::NotFound(format!("{type_name}/{id}")))
+}
+
+async fn fetch(state: &AppState, type_name: &str, id: &str) -> Result<Value, ApiError> {
     let resource_type: ResourceType = type_name
         .parse()
         .map_err(|_| ApiError::UnknownType(type_name.to_string()))?;

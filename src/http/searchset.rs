@@ -12,6 +12,7 @@ use crate::fhir::elements::subset;
 use crate::fhir::outcome::Issue;
 use crate::fhir::page::{Cursor, Entry, dedupe, page_range, sort};
 use crate::fhir::search::SortOrder;
+use crate::policy::Policy;
 
 pub type QueryPairs = Vec<(String, String)>;
 
@@ -72,12 +73,15 @@ impl PageRequest {
     }
 }
 
+/// Every searchset is made here, so every one passes the policy filter, before
+/// anything is counted or paged.
 pub fn searchset(
     state: &AppState,
     page: PageRequest,
     resources: Vec<Value>,
     reports: &[PartnerReport],
 ) -> Value {
+    let resources = state.policy.filter(resources);
     let mut entries = dedupe(
         resources
             .into_iter()
@@ -87,6 +91,7 @@ pub fn searchset(
     sort(&mut entries, page.sort);
     let total = entries.len();
     let mut outcome = page.notes.clone();
+    outcome.push(Policy::notice());
     outcome.extend(reports.iter().flat_map(PartnerReport::issues));
 
     let link = |query: Vec<(String, String)>| {

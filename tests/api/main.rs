@@ -11,6 +11,7 @@ mod formats;
 mod metadata;
 mod paging;
 mod patient;
+mod policy;
 mod read;
 mod search;
 mod store;
