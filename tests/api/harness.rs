@@ -74,14 +74,28 @@ impl Harness {
 
     /// Starts partners and a facade; `tweak` adjusts the configuration first.
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> Harness {
+        Harness::with_data(
+            |partner| {
+                PartnerData::load(&examples().join("data").join(partner))
+                    .expect("partner data loads")
+            },
+            tweak,
+        )
+        .await
+    }
+
+    /// Starts partners serving `data(partner id)`, and a facade.
+    pub async fn with_data(
+        data: impl Fn(&str) -> PartnerData,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Harness {
         let mut config = test_config();
         let (database, url) = sqlite_url();
         config.database.url = url;
         tweak(&mut config);
         let mut sims = Vec::new();
         for partner in &mut config.partners {
-            let data = PartnerData::load(&examples().join("data").join(&partner.id))
-                .expect("partner data loads");
+            let data = data(&partner.id);
             let sim = SimPartner::start(data, Faults::default()).expect("simulator starts");
             partner.base_url = sim.base_url.clone();
             sims.push((partner.id.clone(), sim));

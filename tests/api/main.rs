@@ -12,6 +12,7 @@ mod metadata;
 mod paging;
 mod patient;
 mod policy;
+mod policy_property;
 mod read;
 mod search;
 mod store;
