@@ -135,6 +135,8 @@ pub struct PolicyConfig {
     /// Partner sensitivity labels (v3-ActCode codes in meta.security) and the
     /// category each stands for.
     pub sensitivity_labels: HashMap<String, SensitiveCategory>,
+    /// Age from which a child may object for themself (younger: a parent or guardian).
+    pub competence_age: u32,
 }
 
 impl Default for PolicyConfig {
@@ -145,6 +147,7 @@ impl Default for PolicyConfig {
                 ("STD".to_string(), SensitiveCategory::SexualHealth),
                 ("SEX".to_string(), SensitiveCategory::SexualHealth),
             ]),
+            competence_age: 13,
         }
     }
 }

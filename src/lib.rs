@@ -80,6 +80,7 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
             store: store.clone(),
             partner_count: config.partners.len(),
             policy: policy.clone(),
+            competence_age: config.policy.competence_age,
         };
         App::new()
             .app_data(web::Data::new(state))

@@ -16,12 +16,26 @@ pub fn capability_statement(base: &str, date: &str) -> Value {
     statement["software"]["version"] = json!(env!("CARGO_PKG_VERSION"));
     statement["implementation"] =
         json!({ "description": "Shared Care Record FHIR facade", "url": base });
-    let resources: Vec<Value> = ResourceType::ALL
+    let mut resources: Vec<Value> = ResourceType::ALL
         .iter()
         .map(|t| resource_capability(*t))
         .collect();
+    resources.push(consent_capability());
     statement["rest"][0]["resource"] = json!(resources);
     statement
+}
+
+/// The objection register: Consent, kept by the facade itself with every version.
+fn consent_capability() -> Value {
+    json!({
+        "type": "Consent",
+        "documentation": "Objections to sharing (scope patient-privacy, provision deny). The id is the patient's NHS number; proposed and active hide the patient (403 suppressed), inactive and rejected do not, entered-in-error is ignored.",
+        "interaction": [{"code": "read"}, {"code": "vread"}, {"code": "update"}, {"code": "create"}, {"code": "search-type"}, {"code": "history-instance"}],
+        "versioning": "versioned",
+        "readHistory": true,
+        "updateCreate": false,
+        "searchParam": [{"name": "patient", "definition": "http://hl7.org/fhir/SearchParameter/clinical-patient", "type": "reference", "documentation": "Patient/{NHS number}"}]
+    })
 }
 
 fn resource_capability(resource_type: ResourceType) -> Value {
@@ -78,7 +92,8 @@ mod tests {
                 "AllergyIntolerance",
                 "Observation",
                 "Encounter",
-                "CarePlan"
+                "CarePlan",
+                "Consent"
             ]
         );
     }

@@ -7,6 +7,7 @@ use crate::federation::partner::PartnerFailure;
 use crate::fhir::format::NotAcceptable;
 use crate::fhir::outcome::Issue;
 use crate::fhir::search::SearchError;
+use crate::policy::objection::{InvalidObjection, objection_issue};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,22 @@ pub enum ApiError {
         "the Shared Care Record is unavailable just now; try again shortly or use other channels"
     )]
     Unavailable,
+    /// The patient has objected: nothing about them is shown.
+    #[error("the patient has objected to sharing")]
+    Objection,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BusinessRule(String),
+}
+
+impl From<InvalidObjection> for ApiError {
+    fn from(error: InvalidObjection) -> ApiError {
+        match error {
+            InvalidObjection::Invalid(text) => ApiError::BadRequest(text),
+            InvalidObjection::NotAllowed(text) => ApiError::BusinessRule(text),
+        }
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -72,6 +89,9 @@ impl ApiError {
             ApiError::PartnerUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unrepresentable => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Objection => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::BusinessRule(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -95,6 +115,9 @@ impl ApiError {
             ApiError::PartnerUnavailable { .. } => "transient",
             ApiError::Unrepresentable => "exception",
             ApiError::Unavailable => "transient",
+            ApiError::Conflict(_) => "duplicate",
+            ApiError::BusinessRule(_) => "business-rule",
+            ApiError::Objection => return objection_issue(),
         };
         let issue = Issue::error(code, self.to_string());
         match self {

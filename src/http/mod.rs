@@ -1,6 +1,7 @@
 //! HTTP: routes and thin handlers. Each handler parses, calls the stages in pipeline
 //! order, and writes the answer; nothing here decides what data may be shown.
 
+mod consent;
 mod error;
 mod everything;
 mod health;
@@ -37,6 +38,19 @@ pub struct AppState {
     pub store: Store,
     pub partner_count: usize,
     pub policy: Arc<Policy>,
+    /// Age from which a child may object for themself.
+    pub competence_age: u32,
+}
+
+/// 403 if an objection hides the patient: read from the register on every request.
+pub async fn refuse_if_objecting(
+    state: &AppState,
+    nhs: &crate::fhir::NhsNumber,
+) -> Result<(), ApiError> {
+    match crate::policy::objection::objects(&state.store, nhs).await? {
+        true => Err(ApiError::Objection),
+        false => Ok(()),
+    }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -46,6 +60,28 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::resource("/metadata")
                     .route(web::get().to(metadata::metadata))
                     .default_service(web::to(not_allowed("GET"))),
+            )
+            .service(
+                web::resource("/Consent")
+                    .route(web::get().to(consent::search))
+                    .route(web::post().to(consent::create))
+                    .default_service(web::to(not_allowed("GET, POST"))),
+            )
+            .service(
+                web::resource("/Consent/{id}/_history")
+                    .route(web::get().to(consent::history))
+                    .default_service(web::to(not_allowed("GET"))),
+            )
+            .service(
+                web::resource("/Consent/{id}/_history/{version}")
+                    .route(web::get().to(consent::vread))
+                    .default_service(web::to(not_allowed("GET"))),
+            )
+            .service(
+                web::resource("/Consent/{id}")
+                    .route(web::get().to(consent::read))
+                    .route(web::put().to(consent::update))
+                    .default_service(web::to(not_allowed("GET, PUT"))),
             )
             .service(
                 web::resource("/Patient/{id}/$everything")

@@ -3,12 +3,14 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
-use super::AppState;
 use super::error::ApiError;
 use super::respond::{Output, query_pairs};
+use super::{AppState, refuse_if_objecting};
 use crate::federation::ReadFailure;
 use crate::fhir::patient::merge;
 use crate::fhir::search::SearchRequest;
+use crate::fhir::search::matcher::nodes;
+use crate::fhir::search::registry::Registry;
 use crate::fhir::{NhsNumber, ResourceType};
 
 pub async fn read(
@@ -23,7 +25,15 @@ pub async fn read(
 /// A read passes the same policy filter as a search: a withheld record is as absent
 /// as one that does not exist.
 async fn read_resource(state: &AppState, type_name: &str, id: &str) -> Result<Value, ApiError> {
+    if type_name == "Patient"
+        && let Ok(nhs) = NhsNumber::parse(id)
+    {
+        refuse_if_objecting(state, &nhs).await?;
+    }
     let resource = fetch(state, type_name, id).await?;
+    if let Some(nhs) = patient_of(&resource) {
+        refuse_if_objecting(state, &nhs).await?;
+    }
     state
         .policy
         .filter(vec![resource])
@@ -48,6 +58,16 @@ async fn fetch(state: &AppState, type_name: &str, id: &str) -> Result<Value, Api
             failure,
         }),
     }
+}
+
+/// The patient a clinical resource in facade form is about.
+fn patient_of(resource: &Value) -> Option<NhsNumber> {
+    let resource_type: ResourceType = resource["resourceType"].as_str()?.parse().ok()?;
+    let def = Registry::get().lookup(resource_type, "patient")?;
+    nodes(resource, &def.paths)
+        .into_iter()
+        .filter_map(|n| n["reference"].as_str()?.strip_prefix("Patient/"))
+        .find_map(|id| NhsNumber::parse(id).ok())
 }
 
 /// The merged Patient for an NHS number, if any partner knows them.

@@ -4,15 +4,16 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use super::AppState;
 use super::error::ApiError;
 use super::respond::{Output, is_strict, query_pairs};
 use super::searchset::{PageRequest, searchset};
+use super::{AppState, refuse_if_objecting};
 use crate::federation::clinical_query;
 use crate::fhir::ResourceType;
 use crate::fhir::patient::merge;
 use crate::fhir::search::SearchRequest;
 use crate::fhir::search::matcher::matches_all;
+use crate::policy::objection::objects;
 
 pub async fn search_get(
     req: HttpRequest,
@@ -76,6 +77,14 @@ async fn search(
     let (pairs, link) = PageRequest::open_cursor(state, type_name, pairs)?;
     let request = SearchRequest::parse(resource_type, &pairs, is_strict(req), state.page_limits)?;
 
+    // An objection is checked before any partner is asked.
+    for nhs in request
+        .patient
+        .iter()
+        .chain(request.named_patients().iter().flatten())
+    {
+        refuse_if_objecting(state, nhs).await?;
+    }
     let (resources, reports) = match &request.patient {
         Some(nhs) => {
             let gathered = state
@@ -93,11 +102,13 @@ async fn search(
                 ));
             }
             let gathered = state.federation.gather_patients(&request).await?;
-            let merged = gathered
-                .patients
-                .iter()
-                .filter_map(|(nhs, sources)| merge(nhs, sources.clone()))
-                .collect();
+            let mut merged = Vec::new();
+            for (nhs, sources) in &gathered.patients {
+                // Found by demographics: a patient who objects is simply not listed.
+                if !objects(&state.store, nhs).await? {
+                    merged.extend(merge(nhs, sources.clone()));
+                }
+            }
             (merged, gathered.reports)
         }
     };

@@ -114,6 +114,25 @@ async fn two_facade_processes_share_one_postgres() {
         2,
         "both processes served the search"
     );
+
+    // An objection recorded through A is honoured by B at once.
+    let consent = crate::objection::objection(
+        ALICE,
+        "proposed",
+        serde_json::json!({"reference": format!("Patient/{ALICE}")}),
+    );
+    let created = h
+        .client
+        .post(format!("{}/fhir/Consent", a.base))
+        .header("content-type", "application/fhir+json")
+        .body(consent.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let refused = h.get(&format!("{}/{search}", b.base)).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert_eq!(outcome_issue(&refused)["code"], "suppressed");
     h.stop().await;
 }
 

@@ -9,6 +9,7 @@ mod errors;
 mod faults;
 mod formats;
 mod metadata;
+mod objection;
 mod paging;
 mod patient;
 mod policy;

@@ -19,8 +19,29 @@ async fn capability_statement_is_r4_and_matches_what_works() {
         formats.contains(&"application/fhir+json") && formats.contains(&"application/fhir+xml")
     );
     let resources = cs["rest"][0]["resource"].as_array().unwrap();
-    assert_eq!(resources.len(), 6);
-    for resource in resources {
+    assert_eq!(resources.len(), 7);
+    let consent = resources
+        .iter()
+        .find(|r| r["type"] == "Consent")
+        .expect("the objection register");
+    let consent_interactions: Vec<&str> = consent["interaction"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        consent_interactions,
+        [
+            "read",
+            "vread",
+            "update",
+            "create",
+            "search-type",
+            "history-instance"
+        ]
+    );
+    for resource in resources.iter().filter(|r| r["type"] != "Consent") {
         let t = resource["type"].as_str().unwrap();
         let interactions: Vec<&str> = resource["interaction"]
             .as_array()

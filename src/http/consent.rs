@@ -1,0 +1,269 @@
+//! The objection register as FHIR: `/fhir/Consent` create, read, update (status
+//! changes), search by patient, history and vread. Every change is a new version.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, LOCATION};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::read::read_patient;
+use super::respond::{Output, query_pairs};
+use super::search::read_body;
+use crate::fhir::NhsNumber;
+use crate::fhir::bundle::SearchSet;
+use crate::fhir::search::value::ReferenceValue;
+use crate::policy::objection::{Objection, consent_resource};
+use crate::store::objections::{self, ObjectionVersion};
+
+pub async fn create(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let output = Output::negotiate(&req, &query_pairs(req.query_string())).unwrap_or(Output::JSON);
+    match record(&req, body, &state, None).await {
+        Ok(version) => {
+            let location = format!(
+                "{}/Consent/{}/_history/{}",
+                state.base, version.nhs_number, version.version
+            );
+            let mut response = output.write(StatusCode::CREATED, consent_resource(&version));
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(LOCATION, value);
+            }
+            response
+        }
+        Err(e) => output.error(e),
+    }
+}
+
+pub async fn update(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let output = Output::negotiate(&req, &query_pairs(req.query_string())).unwrap_or(Output::JSON);
+    match record(&req, body, &state, Some(&path)).await {
+        Ok(version) => output.write(StatusCode::OK, consent_resource(&version)),
+        Err(e) => output.error(e),
+    }
+}
+
+pub async fn read(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let pairs = query_pairs(req.query_string());
+    Output::answer(&req, &pairs, async {
+        let versions = history_of(&state, &path).await?;
+        versions
+            .last()
+            .map(consent_resource)
+            .ok_or_else(|| not_found(&path))
+    })
+    .await
+}
+
+pub async fn vread(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let pairs = query_pairs(req.query_string());
+    let (id, version) = path.into_inner();
+    Output::answer(&req, &pairs, async {
+        let versions = history_of(&state, &id).await?;
+        versions
+            .iter()
+            .find(|v| v.version.to_string() == version)
+            .map(consent_resource)
+            .ok_or_else(|| ApiError::NotFound(format!("Consent/{id}/_history/{version}")))
+    })
+    .await
+}
+
+pub async fn history(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let pairs = query_pairs(req.query_string());
+    Output::answer(&req, &pairs, async {
+        let versions = history_of(&state, &path).await?;
+        if versions.is_empty() {
+            return Err(not_found(&path));
+        }
+        let entries: Vec<Value> = versions
+            .iter()
+            .rev()
+            .map(|v| {
+                let (method, url, status) = match v.version {
+                    1 => ("POST", "Consent".to_string(), "201 Created"),
+                    _ => ("PUT", format!("Consent/{}", v.nhs_number), "200 OK"),
+                };
+                let resource = consent_resource(v);
+                json!({
+                    "fullUrl": format!("{}/Consent/{}", state.base, v.nhs_number),
+                    "resource": resource,
+                    "request": {"method": method, "url": url},
+                    "response": {"status": status, "lastModified": resource["meta"]["lastUpdated"]}
+                })
+            })
+            .collect();
+        Ok(json!({"resourceType": "Bundle", "type": "history", "total": entries.len(), "entry": entries}))
+    })
+    .await
+}
+
+pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let pairs = query_pairs(req.query_string());
+    Output::answer(&req, &pairs, async {
+        let patient = pairs
+            .iter()
+            .find(|(k, _)| k == "patient")
+            .and_then(|(_, v)| ReferenceValue::parse(v).ok())
+            .and_then(|r| NhsNumber::parse(&r.id).ok())
+            .ok_or_else(|| {
+                ApiError::BadRequest("a Consent search needs patient=Patient/{NHS number}".into())
+            })?;
+        let versions = history_of(&state, patient.as_str()).await?;
+        let resources: Vec<Value> = versions.last().map(consent_resource).into_iter().collect();
+        let self_link = format!("{}/Consent?patient=Patient/{patient}", state.base);
+        Ok(SearchSet {
+            base: &state.base,
+            self_link,
+            next_link: None,
+            previous_link: None,
+            total: Some(resources.len()),
+            resources,
+            outcome: Vec::new(),
+        }
+        .into_bundle())
+    })
+    .await
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("Consent/{id}"))
+}
+
+async fn history_of(state: &AppState, id: &str) -> Result<Vec<ObjectionVersion>, ApiError> {
+    let Ok(nhs) = NhsNumber::parse(id) else {
+        return Ok(Vec::new());
+    };
+    Ok(state
+        .store
+        .run(move |conn| objections::history(conn, nhs.as_str()))
+        .await?)
+}
+
+/// Checks and stores a new version: the first (create, `id` None) or a later one.
+async fn record(
+    req: &HttpRequest,
+    body: web::Payload,
+    state: &AppState,
+    id: Option<&str>,
+) -> Result<ObjectionVersion, ApiError> {
+    let consent = read_resource_body(req, body, state.max_body_bytes).await?;
+    if let Some(id) = id
+        && consent["id"].as_str().is_some_and(|given| given != id)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the Consent's id must be {id}, as in the URL"
+        )));
+    }
+    let objection = Objection::from_consent(consent).map_err(ApiError::from)?;
+    let existing = history_of(state, objection.patient.as_str()).await?;
+    match id {
+        None if !existing.is_empty() => {
+            return Err(ApiError::Conflict(format!(
+                "an objection is already recorded for this patient; change its status with PUT /fhir/Consent/{}",
+                objection.patient
+            )));
+        }
+        Some(id) if id != objection.patient.as_str() => {
+            return Err(ApiError::BadRequest(
+                "Consent.patient cannot change; the Consent's id is the patient's NHS number"
+                    .into(),
+            ));
+        }
+        Some(id) if existing.is_empty() => return Err(not_found(id)),
+        _ => {}
+    }
+    let patient = read_patient(state, objection.patient.as_str())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Patient/{}", objection.patient)))?;
+    objection
+        .check_competence(age_years(&patient), state.competence_age)
+        .map_err(ApiError::from)?;
+    let (nhs, status, by, body) = (
+        objection.patient.to_string(),
+        objection.status.clone(),
+        objection.raised_by.clone(),
+        objection.consent.to_string(),
+    );
+    let version = state
+        .store
+        .run(move |conn| {
+            objections::record(conn, &nhs, &status, &by, &body)?;
+            Ok(objections::current(conn, &nhs)?.expect("just recorded"))
+        })
+        .await?;
+    tracing::info!(
+        version = version.version,
+        status = version.status,
+        "objection recorded"
+    );
+    Ok(version)
+}
+
+/// Whole years since the Patient's birth date, if it has one.
+fn age_years(patient: &Value) -> Option<u32> {
+    let born =
+        chrono::NaiveDate::parse_from_str(patient["birthDate"].as_str()?, "%Y-%m-%d").ok()?;
+    chrono::Utc::now().date_naive().years_since(born)
+}
+
+/// A FHIR resource from a request body, JSON or XML by Content-Type, checked as R4.
+async fn read_resource_body(
+    req: &HttpRequest,
+    body: web::Payload,
+    limit: usize,
+) -> Result<Value, ApiError> {
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let is_json = matches!(
+        essence.as_str(),
+        "application/fhir+json" | "application/json" | "application/json+fhir"
+    );
+    let is_xml = matches!(
+        essence.as_str(),
+        "application/fhir+xml" | "application/xml" | "text/xml" | "application/xml+fhir"
+    );
+    if !is_json && !is_xml {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let bytes = read_body(body, limit).await?;
+    let invalid =
+        |e: String| ApiError::BadRequest(format!("the body is not a valid FHIR R4 resource: {e}"));
+    if is_xml {
+        return fhir_codec::read_xml(&bytes).map_err(|e| invalid(e.to_string()));
+    }
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+    fhir_codec::validate_r4_json(&value).map_err(|e| invalid(e.to_string()))?;
+    Ok(value)
+}
