@@ -1,6 +1,7 @@
-//! Property: over generated patients mixing ordinary and sensitive items, whatever
-//! the query shape (type, `_count`, `_sort`, JSON or XML, paging, `$everything`,
-//! reads by id), no withheld item ever appears and every ordinary item still does.
+//! Property: over generated patients mixing ordinary and sensitive items, some of
+//! whom object, whatever the query shape (type, `_count`, `_sort`, JSON or XML,
+//! paging, `$everything`, reads by id), no withheld item and nothing of an objecting
+//! patient ever appears, and every ordinary item of everyone else still does.
 
 use std::collections::BTreeSet;
 
@@ -64,6 +65,8 @@ struct Item {
 struct Case {
     /// Per patient: the partners holding them, and their items.
     patients: Vec<(Vec<usize>, Vec<Item>)>,
+    /// Per patient: the status of their objection, if they raised one.
+    objections: Vec<Option<&'static str>>,
     count: usize,
     sort: &'static str,
     xml: bool,
@@ -81,13 +84,18 @@ fn case() -> impl Strategy<Value = Case> {
         prop::sample::subsequence(vec![0usize, 1, 2], 1..=3),
         prop::collection::vec(item, 0..10),
     );
+    let objection = prop::option::weighted(
+        0.4,
+        prop::sample::select(vec!["proposed", "active", "inactive", "rejected"]),
+    );
     (
         prop::collection::vec(patient, 1..=3),
+        prop::collection::vec(objection, 3),
         1usize..8,
         prop::sample::select(vec!["", "date", "-date", "_lastUpdated"]),
         any::<bool>(),
     )
-        .prop_map(|(patients, count, sort, xml)| {
+        .prop_map(|(patients, objections, count, sort, xml)| {
             let mut n = 0;
             let patients = patients
                 .into_iter()
@@ -111,6 +119,7 @@ fn case() -> impl Strategy<Value = Case> {
                 .collect();
             Case {
                 patients,
+                objections,
                 count,
                 sort,
                 xml,
@@ -238,6 +247,23 @@ async fn check(case: &Case) {
         format!("&_sort={}", case.sort)
     };
     for (p, (_, items)) in case.patients.iter().enumerate() {
+        if let Some(status) = case.objections[p] {
+            let by_patient = json!({"reference": format!("Patient/{}", NHS[p])});
+            let consent = crate::objection::objection(NHS[p], status, by_patient);
+            let created = h
+                .client
+                .post(format!("{}/Consent", h.base))
+                .header("content-type", "application/fhir+json")
+                .body(consent.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(created.status(), 201);
+            if matches!(status, "proposed" | "active") {
+                assert_hidden(&h, p, items).await;
+                continue;
+            }
+        }
         let shown = |i: &&Item| i.kind == Kind::Ordinary && served(i);
         for resource_type in TYPES {
             let path = format!(
@@ -301,6 +327,38 @@ async fn check(case: &Case) {
         }
     }
     h.stop().await;
+}
+
+/// Nothing of an objecting patient appears: every path answers 403 (or 404 where the
+/// partner does not hold that type at all).
+async fn assert_hidden(h: &Harness, p: usize, items: &[Item]) {
+    let mut paths: Vec<String> = TYPES
+        .iter()
+        .map(|t| format!("{t}?patient={}", NHS[p]))
+        .collect();
+    paths.push(format!("Patient/{}/$everything", NHS[p]));
+    paths.push(format!("Patient/{}", NHS[p]));
+    for path in paths {
+        let reply = h.get(&path).await;
+        assert_eq!(reply.status, 403, "{path}");
+    }
+    for item in items {
+        let reply = h
+            .get(&format!("{}/{}", item.resource_type, facade_id(item)))
+            .await;
+        assert_eq!(
+            reply.status,
+            if served(item) { 403 } else { 404 },
+            "read {item:?}"
+        );
+        if reply.status == 403 {
+            assert_eq!(outcome_issue(&reply)["code"], "suppressed");
+            assert!(
+                !reply.text.contains(&item.id),
+                "a refusal says nothing of the record"
+            );
+        }
+    }
 }
 
 #[tokio::test]
