@@ -137,6 +137,16 @@ pub struct PolicyConfig {
     pub sensitivity_labels: HashMap<String, SensitiveCategory>,
     /// Age from which a child may object for themself (younger: a parent or guardian).
     pub competence_age: u32,
+    pub cohort: CohortConfig,
+}
+
+/// Which patients the record covers; the defaults (0, empty) cover everyone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CohortConfig {
+    pub minimum_age_years: u32,
+    /// ODS codes of GP practices whose registered patients are covered.
+    pub registered_practices: Vec<String>,
 }
 
 impl Default for PolicyConfig {
@@ -148,6 +158,7 @@ impl Default for PolicyConfig {
                 ("SEX".to_string(), SensitiveCategory::SexualHealth),
             ]),
             competence_age: 13,
+            cohort: CohortConfig::default(),
         }
     }
 }

@@ -81,6 +81,7 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
             partner_count: config.partners.len(),
             policy: policy.clone(),
             competence_age: config.policy.competence_age,
+            cohort: config.policy.cohort.clone(),
         };
         App::new()
             .app_data(web::Data::new(state))

@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::read::read_patient;
 use super::respond::{Output, is_strict, query_pairs};
 use super::searchset::{PageRequest, searchset};
-use super::{AppState, refuse_if_objecting};
+use super::{AppState, admit};
 use crate::federation::everything_query;
 use crate::fhir::outcome::Issue;
 use crate::fhir::search::{SortField, SortOrder};
@@ -30,7 +30,9 @@ async fn run(
     pairs: Vec<(String, String)>,
 ) -> Result<Value, ApiError> {
     let nhs = NhsNumber::parse(id).map_err(|_| ApiError::NotFound(format!("Patient/{id}")))?;
-    refuse_if_objecting(state, &nhs).await?;
+    if !admit(state, &nhs).await? {
+        return Err(ApiError::NotFound(format!("Patient/{nhs}")));
+    }
     let target = format!("Patient/{nhs}/$everything");
     let format_param = pairs
         .iter()

@@ -19,6 +19,7 @@ use serde_json::Value;
 pub use error::ApiError;
 use respond::Output;
 
+use crate::config::CohortConfig;
 use crate::federation::Federation;
 use crate::federation::cursor::PageSealer;
 use crate::fhir::search::PageLimits;
@@ -40,17 +41,21 @@ pub struct AppState {
     pub policy: Arc<Policy>,
     /// Age from which a child may object for themself.
     pub competence_age: u32,
+    pub cohort: CohortConfig,
 }
 
-/// 403 if an objection hides the patient: read from the register on every request.
-pub async fn refuse_if_objecting(
-    state: &AppState,
-    nhs: &crate::fhir::NhsNumber,
-) -> Result<(), ApiError> {
-    match crate::policy::objection::objects(&state.store, nhs).await? {
-        true => Err(ApiError::Objection),
-        false => Ok(()),
+/// May anything about this patient be shown? 403 if an objection hides them (read
+/// from the register on every request); `Ok(false)` if they are outside the cohort,
+/// and so not found.
+pub async fn admit(state: &AppState, nhs: &crate::fhir::NhsNumber) -> Result<bool, ApiError> {
+    if crate::policy::objection::objects(&state.store, nhs).await? {
+        return Err(ApiError::Objection);
     }
+    if !state.cohort.is_active() {
+        return Ok(true);
+    }
+    let patient = read::read_patient(state, nhs.as_str()).await?;
+    Ok(patient.is_some_and(|p| state.cohort.admits(&p)))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::respond::{Output, query_pairs};
-use super::{AppState, refuse_if_objecting};
+use super::{AppState, admit};
 use crate::federation::ReadFailure;
 use crate::fhir::patient::merge;
 use crate::fhir::search::SearchRequest;
@@ -25,20 +25,24 @@ pub async fn read(
 /// A read passes the same policy filter as a search: a withheld record is as absent
 /// as one that does not exist.
 async fn read_resource(state: &AppState, type_name: &str, id: &str) -> Result<Value, ApiError> {
+    let not_found = || ApiError::NotFound(format!("{type_name}/{id}"));
     if type_name == "Patient"
         && let Ok(nhs) = NhsNumber::parse(id)
+        && !admit(state, &nhs).await?
     {
-        refuse_if_objecting(state, &nhs).await?;
+        return Err(not_found());
     }
     let resource = fetch(state, type_name, id).await?;
-    if let Some(nhs) = patient_of(&resource) {
-        refuse_if_objecting(state, &nhs).await?;
+    if let Some(nhs) = patient_of(&resource)
+        && !admit(state, &nhs).await?
+    {
+        return Err(not_found());
     }
     state
         .policy
         .filter(vec![resource])
         .pop()
-        .ok_or_else(|| ApiError::NotFound(format!("{type_name}/{id}")))
+        .ok_or_else(not_found)
 }
 
 async fn fetch(state: &AppState, type_name: &str, id: &str) -> Result<Value, ApiError> {

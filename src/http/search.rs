@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::respond::{Output, is_strict, query_pairs};
 use super::searchset::{PageRequest, searchset};
-use super::{AppState, refuse_if_objecting};
+use super::{AppState, admit};
 use crate::federation::clinical_query;
 use crate::fhir::ResourceType;
 use crate::fhir::patient::merge;
@@ -77,15 +77,19 @@ async fn search(
     let (pairs, link) = PageRequest::open_cursor(state, type_name, pairs)?;
     let request = SearchRequest::parse(resource_type, &pairs, is_strict(req), state.page_limits)?;
 
-    // An objection is checked before any partner is asked.
-    for nhs in request
-        .patient
-        .iter()
-        .chain(request.named_patients().iter().flatten())
-    {
-        refuse_if_objecting(state, nhs).await?;
+    // An objection is checked before any partner is asked; a patient outside the
+    // cohort is not found.
+    let outside_cohort = match &request.patient {
+        Some(nhs) => !admit(state, nhs).await?,
+        None => false,
+    };
+    for nhs in request.named_patients().iter().flatten() {
+        if objects(&state.store, nhs).await? {
+            return Err(ApiError::Objection);
+        }
     }
     let (resources, reports) = match &request.patient {
+        Some(_) if outside_cohort => (Vec::new(), Vec::new()),
         Some(nhs) => {
             let gathered = state
                 .federation
@@ -105,9 +109,10 @@ async fn search(
             let mut merged = Vec::new();
             for (nhs, sources) in &gathered.patients {
                 // Found by demographics: a patient who objects is simply not listed.
-                if !objects(&state.store, nhs).await? {
-                    merged.extend(merge(nhs, sources.clone()));
+                if objects(&state.store, nhs).await? {
+                    continue;
                 }
+                merged.extend(merge(nhs, sources.clone()).filter(|p| state.cohort.admits(p)));
             }
             (merged, gathered.reports)
         }

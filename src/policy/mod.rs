@@ -2,6 +2,7 @@
 //! gathered before it is merged, sorted and paged, on every output path.
 
 pub mod categories;
+pub mod cohort;
 pub mod objection;
 
 use std::collections::{HashMap, HashSet};

@@ -117,3 +117,40 @@ async fn every_searchset_carries_the_same_notice_whatever_was_removed() {
     assert_eq!(notices[0]["severity"], "information");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_patient_outside_the_cohort_is_not_found() {
+    // Over-60s only: Alice (born 1958) is in, Chloe (born 1995) is not.
+    let h = Harness::with(|c| c.policy.cohort.minimum_age_years = 60).await;
+    assert_eq!(
+        h.ok(&format!("Observation?patient={ALICE}")).await["total"],
+        27
+    );
+    let searched = h.ok(&format!("Observation?patient={CHLOE}")).await;
+    assert_eq!(searched["total"], 0);
+    assert!(
+        partner_queries(h.sim(GP), "/Observation").len() == 1,
+        "only Alice's search reached a partner"
+    );
+    for path in [
+        format!("Patient/{CHLOE}"),
+        format!("Patient/{CHLOE}/$everything"),
+        "Observation/riverside-gp.obs-chloe-peak-flow".to_string(),
+    ] {
+        assert_eq!(h.get(&path).await.status, 404, "{path}");
+    }
+    assert!(ids(&h.ok("Patient?family=smith").await).is_empty());
+    assert_eq!(
+        ids(&h.ok(&format!("Patient?_id={CHLOE},{ALICE}")).await),
+        [ALICE]
+    );
+    h.stop().await;
+
+    let h = Harness::with(|c| c.policy.cohort.registered_practices = vec!["Y99999".into()]).await;
+    assert_eq!(
+        h.get(&format!("Patient/{ALICE}")).await.status,
+        404,
+        "registered elsewhere"
+    );
+    h.stop().await;
+}
