@@ -133,5 +133,5 @@ async fn run(
         notes,
         format_param,
     };
-    Ok(searchset(state, page, resources, &gathered.reports))
+    Ok(searchset(state, page, resources, &[], &gathered.reports))
 }

@@ -38,9 +38,10 @@ async fn read_resource(state: &AppState, type_name: &str, id: &str) -> Result<Va
     {
         return Err(not_found());
     }
+    let context = linked_records(state, &resource).await?;
     state
         .policy
-        .filter(vec![resource])
+        .filter(vec![resource], &context)
         .pop()
         .ok_or_else(not_found)
 }
@@ -61,6 +62,51 @@ async fn fetch(state: &AppState, type_name: &str, id: &str) -> Result<Value, Api
             organisation: partner.label(),
             failure,
         }),
+    }
+}
+
+/// The encounters and observations a record points at, read so that the policy can
+/// judge the links. One that cannot be checked fails the read rather than pass unseen.
+async fn linked_records(state: &AppState, resource: &Value) -> Result<Vec<Value>, ApiError> {
+    let mut linked = Vec::new();
+    for reference in references(resource) {
+        let Some((type_name, id)) = reference.split_once('/') else {
+            continue;
+        };
+        let Ok(resource_type @ (ResourceType::Encounter | ResourceType::Observation)) =
+            type_name.parse()
+        else {
+            continue;
+        };
+        match state.federation.read(resource_type, id).await {
+            Ok(found) => linked.push(found),
+            Err(ReadFailure::NotFound) => {}
+            Err(ReadFailure::Store(e)) => return Err(e.into()),
+            Err(ReadFailure::Partner { partner, failure }) => {
+                return Err(ApiError::PartnerUnavailable {
+                    organisation: partner.label(),
+                    failure,
+                });
+            }
+        }
+    }
+    Ok(linked)
+}
+
+/// Every literal reference in a resource.
+fn references(node: &Value) -> Vec<String> {
+    match node {
+        Value::Object(map) => {
+            let own = map
+                .get("reference")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            own.into_iter()
+                .chain(map.values().flat_map(references))
+                .collect()
+        }
+        Value::Array(items) => items.iter().flat_map(references).collect(),
+        _ => Vec::new(),
     }
 }
 

@@ -8,7 +8,12 @@ use super::error::ApiError;
 use super::respond::{Output, is_strict, query_pairs};
 use super::searchset::{PageRequest, searchset};
 use super::{AppState, admit};
-use crate::federation::clinical_query;
+use crate::federation::{clinical_query, everything_query};
+
+/// Records other records commonly point at (the encounter an observation was made in,
+/// the observation an encounter was for): gathered with every clinical search so that
+/// a link to a withheld one is seen.
+const CONTEXT_TYPES: [ResourceType; 2] = [ResourceType::Encounter, ResourceType::Observation];
 use crate::fhir::ResourceType;
 use crate::fhir::patient::merge;
 use crate::fhir::search::SearchRequest;
@@ -91,10 +96,15 @@ async fn search(
     let (resources, reports) = match &request.patient {
         Some(_) if outside_cohort => (Vec::new(), Vec::new()),
         Some(nhs) => {
+            // The patient's encounters and observations come too, only so that the
+            // policy can judge links to them (never returned).
+            let mut types = vec![resource_type];
+            types.extend(CONTEXT_TYPES.into_iter().filter(|t| *t != resource_type));
             let gathered = state
                 .federation
-                .gather_clinical(nhs, &[resource_type], |partner, _, ids| {
-                    clinical_query(&request, partner, ids)
+                .gather_clinical(nhs, &types, |partner, t, ids| match t == resource_type {
+                    true => clinical_query(&request, partner, ids),
+                    false => everything_query(partner, t, ids),
                 })
                 .await?;
             (gathered.resources, gathered.reports)
@@ -118,6 +128,9 @@ async fn search(
         }
     };
     // Partners may ignore a parameter; the facade honours every one itself.
+    let (resources, context): (Vec<Value>, Vec<Value>) = resources
+        .into_iter()
+        .partition(|r| r["resourceType"] == resource_type.as_str());
     let resources: Vec<Value> = resources
         .into_iter()
         .filter(|r| matches_all(r, &request.criteria))
@@ -134,7 +147,7 @@ async fn search(
         notes: request.notes.clone(),
         format_param,
     };
-    Ok(searchset(state, page, resources, &reports))
+    Ok(searchset(state, page, resources, &context, &reports))
 }
 
 /// Reads a request body up to `limit` bytes.

@@ -7,6 +7,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::federation::cursor::PageToken;
 use crate::federation::report::PartnerReport;
+use crate::fhir::ODS_ORGANISATION_SYSTEM;
 use crate::fhir::bundle::SearchSet;
 use crate::fhir::elements::subset;
 use crate::fhir::outcome::Issue;
@@ -75,13 +76,23 @@ impl PageRequest {
 
 /// Every searchset is made here, so every one passes the policy filter, before
 /// anything is counted or paged.
+/// Does the resource carry the origin tag of this organisation?
+fn comes_from(resource: &Value, ods_code: &str) -> bool {
+    resource["meta"]["tag"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|t| t["system"] == ODS_ORGANISATION_SYSTEM && t["code"] == ods_code)
+}
+
 pub fn searchset(
     state: &AppState,
     page: PageRequest,
     resources: Vec<Value>,
+    context: &[Value],
     reports: &[PartnerReport],
 ) -> Value {
-    let resources = state.policy.filter(resources);
+    let resources = state.policy.filter(resources, context);
     let mut entries = dedupe(
         resources
             .into_iter()
@@ -92,7 +103,16 @@ pub fn searchset(
     let total = entries.len();
     let mut outcome = page.notes.clone();
     outcome.push(Policy::notice());
-    outcome.extend(reports.iter().flat_map(PartnerReport::issues));
+    // Each partner's count is of what this answer holds from it, after the policy:
+    // counting before would tell how many records were withheld.
+    for report in reports {
+        let mut report = report.clone();
+        report.entries = entries
+            .iter()
+            .filter(|e| comes_from(&e.resource, &report.partner.ods_code))
+            .count();
+        outcome.extend(report.issues());
+    }
 
     let link = |query: Vec<(String, String)>| {
         let mut query = query;

@@ -36,10 +36,13 @@ impl Policy {
 
     /// What may be shown of `resources` (in facade form): anything revealing an
     /// excluded category, labelled V or R, or referring to a withheld record is removed.
-    /// Partners' own labels are not trusted to be complete: every resource is classified.
-    pub fn filter(&self, resources: Vec<Value>) -> Vec<Value> {
+    /// `context` holds linked records gathered only to judge links (the encounter an
+    /// observation was made in); they are never returned. Partners' own labels are not
+    /// trusted to be complete: every resource is classified.
+    pub fn filter(&self, resources: Vec<Value>, context: &[Value]) -> Vec<Value> {
         let mut withheld: HashSet<String> = resources
             .iter()
+            .chain(context)
             .filter(|r| !self.may_show(r))
             .map(address)
             .collect();
@@ -48,6 +51,7 @@ impl Policy {
         loop {
             let more: Vec<String> = resources
                 .iter()
+                .chain(context)
                 .filter(|r| !withheld.contains(&address(r)) && refers_to_any(r, &withheld))
                 .map(address)
                 .collect();
@@ -159,17 +163,19 @@ mod tests {
         linked_twice["derivedFrom"] = json!([{"reference": "Observation/linked"}]);
         let mut normal = obs("ok", "1234");
         normal["meta"] = json!({"security": [{"system": CONFIDENTIALITY, "code": "N"}]});
-        let kept = policy().filter(vec![
-            reason,
-            contained,
-            very_restricted,
-            labelled,
-            gum,
-            in_clinic,
-            linked_twice,
-            normal,
-            obs("dx", "312099009"),
-        ]);
+        let kept = policy().filter(
+            vec![
+                reason,
+                contained,
+                very_restricted,
+                labelled,
+                in_clinic,
+                linked_twice,
+                normal,
+                obs("dx", "312099009"),
+            ],
+            &[gum],
+        );
         assert_eq!(
             kept.iter()
                 .map(|r| r["id"].as_str().unwrap())
@@ -184,8 +190,8 @@ mod tests {
             excluded_categories: vec![SensitiveCategory::Fertility],
             ..PolicyConfig::default()
         };
-        let kept =
-            Policy::new(&config).filter(vec![obs("ivf", "393132003"), obs("gum", "431654006")]);
+        let kept = Policy::new(&config)
+            .filter(vec![obs("ivf", "393132003"), obs("gum", "431654006")], &[]);
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0]["id"], "gum");
     }

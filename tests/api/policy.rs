@@ -55,6 +55,20 @@ async fn sensitive_items_are_absent_from_every_search_and_everything() {
     for id in WITHHELD {
         assert!(!shown.iter().any(|s| s == id), "{id} was shown");
     }
+    // A partner's entry count is of what is shown: it must not betray a withheld record.
+    let chloe = h.ok(&format!("Observation?patient={CHLOE}")).await;
+    let gp_entries = issues(&chloe)
+        .into_iter()
+        .find_map(|i| {
+            let report = i["extension"][0]["extension"].as_array()?.clone();
+            (report[0]["valueIdentifier"]["value"] == "A81001")
+                .then(|| report[3]["valueUnsignedInt"].clone())
+        })
+        .expect("the GP's report");
+    assert_eq!(
+        gp_entries, 1,
+        "one observation shown, one withheld, and the count says 1"
+    );
     // Ordinary items of the same patients are still there.
     for id in [
         "riverside-gp.obs-chloe-peak-flow",

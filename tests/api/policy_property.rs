@@ -34,6 +34,8 @@ enum Kind {
     Confidential(&'static str),
     SensitivityLabel,
     ContainedSensitive,
+    /// Refers to an encounter in a sexual health clinic.
+    InWithheldEncounter,
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
@@ -48,6 +50,7 @@ fn kind() -> impl Strategy<Value = Kind> {
         1 => prop_oneof![Just("V"), Just("R")].prop_map(Kind::Confidential),
         1 => Just(Kind::SensitivityLabel),
         1 => Just(Kind::ContainedSensitive),
+        1 => Just(Kind::InWithheldEncounter),
     ]
 }
 
@@ -170,6 +173,15 @@ fn resource(item: &Item, patient: usize) -> Value {
         Kind::SensitivityLabel => {
             r["meta"]["security"] = json!([{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "STD"}])
         }
+        Kind::InWithheldEncounter => {
+            let link = json!({"reference": format!("Encounter/{}-gum", item.id)});
+            let element = match item.resource_type {
+                "MedicationStatement" => "context",
+                "Encounter" => "partOf",
+                _ => "encounter",
+            };
+            r[element] = link;
+        }
         Kind::ContainedSensitive => {
             r["contained"] = json!([{"resourceType": "Condition", "id": "c1", "subject": subject, "code": {"coding": [{"system": SCT, "code": "282272009"}]}}])
         }
@@ -187,6 +199,15 @@ fn partner_data(case: &Case, partner: usize) -> PartnerData {
         }
         for item in items.iter().filter(|i| i.partner == partner) {
             data.add(resource(item, p));
+            if item.kind == Kind::InWithheldEncounter {
+                let clinic = Item {
+                    id: format!("{}-gum", item.id),
+                    resource_type: "Encounter",
+                    kind: Kind::SensitiveCode(SCT, "431654006"),
+                    ..item.clone()
+                };
+                data.add(resource(&clinic, p));
+            }
         }
     }
     data
