@@ -9,16 +9,16 @@ use super::respond::{Output, is_strict, query_pairs};
 use super::searchset::{PageRequest, searchset};
 use super::{AppState, admit};
 use crate::federation::{clinical_query, everything_query};
-
-/// Records other records commonly point at (the encounter an observation was made in,
-/// the observation an encounter was for): gathered with every clinical search so that
-/// a link to a withheld one is seen.
-const CONTEXT_TYPES: [ResourceType; 2] = [ResourceType::Encounter, ResourceType::Observation];
 use crate::fhir::ResourceType;
 use crate::fhir::patient::merge;
 use crate::fhir::search::SearchRequest;
 use crate::fhir::search::matcher::matches_all;
 use crate::policy::objection::objects;
+
+/// Records other records commonly point at (the encounter an observation was made in,
+/// the observation an encounter was for): gathered with every clinical search so that
+/// a link to a withheld one is seen.
+const CONTEXT_TYPES: [ResourceType; 2] = [ResourceType::Encounter, ResourceType::Observation];
 
 pub async fn search_get(
     req: HttpRequest,
