@@ -25,13 +25,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use shcr_facade::config::{Config, PolicyConfig};
+use shcr_facade::config::{Config, IssuerConfig, PolicyConfig};
 use shcr_facade::fhir::ResourceType;
-use shcr_facade::policy::Policy;
+use shcr_facade::policy::{Clearance, Policy};
+use shcr_facade::sim::issuer::{DevIssuer, TokenRequest};
 use shcr_facade::sim::{Faults, PartnerData, SimPartner};
 
 const BENCH_NHS: &str = "9990000107";
 const OBSERVATIONS_PER_PARTNER: usize = 17;
+const AUDIENCE: &str = "https://shcr.loadgen/fhir";
 
 struct Args {
     latencies: Vec<u64>,
@@ -91,6 +93,7 @@ fn add_bench_patient(data: &mut PartnerData, partner: &str) {
 struct Stack {
     base: String,
     partners: Vec<SimPartner>,
+    _issuer: DevIssuer,
     client: reqwest::Client,
     _database: tempfile::TempDir,
 }
@@ -110,16 +113,33 @@ async fn start(latency_ms: u64) -> Stack {
         partner.base_url = sim.base_url.clone();
         partners.push(sim);
     }
+    // Every search carries a clinician's token, validated as in use (ES256, JWKS cached).
+    let issuer = DevIssuer::start(TcpListener::bind("127.0.0.1:0").expect("bind"), AUDIENCE)
+        .expect("issuer");
+    config.auth.dev_mode = true;
+    config.auth.audience = Some(AUDIENCE.into());
+    config.auth.issuers = vec![IssuerConfig {
+        issuer: issuer.issuer.clone(),
+        acr_values: Vec::new(),
+    }];
+    let mut headers = reqwest::header::HeaderMap::new();
+    let token = issuer.token(&TokenRequest::default());
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("header"),
+    );
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let (server, base) = shcr_facade::server(config, listener).expect("facade");
     tokio::spawn(server);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
+        .default_headers(headers)
         .build()
         .expect("client");
     Stack {
         base,
         partners,
+        _issuer: issuer,
         client,
         _database: database,
     }
@@ -167,7 +187,11 @@ fn policy_cost(iterations: u32) -> (usize, f64) {
     let policy = Policy::new(&PolicyConfig::default());
     let started = Instant::now();
     for _ in 0..iterations {
-        let kept = policy.filter(std::hint::black_box(resources.clone()), &[]);
+        let kept = policy.filter(
+            std::hint::black_box(resources.clone()),
+            &[],
+            Clearance::Normal,
+        );
         assert_eq!(kept.len(), resources.len());
     }
     let filtering = started.elapsed();

@@ -27,6 +27,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
     /// Id of the partner whose demographics win when partners disagree.
     pub demographics_authority: String,
     pub partners: Vec<PartnerConfig>,
@@ -163,6 +165,100 @@ impl Default for PolicyConfig {
     }
 }
 
+/// Who may call the facade: trusted token issuers and how their claims are read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The `aud` access tokens must carry; defaults to the facade's FHIR base URL.
+    pub audience: Option<String>,
+    /// Signature algorithms accepted (asymmetric only: `none` and HS* are refused).
+    pub algorithms: Vec<String>,
+    /// Leeway on `exp` and `nbf`.
+    pub clock_skew_s: u64,
+    /// Least time between two JWKS fetches caused by an unknown `kid`.
+    pub jwks_refetch_interval_s: u64,
+    pub issuers: Vec<IssuerConfig>,
+    pub roles: RolesConfig,
+    pub emergency: EmergencyConfig,
+    /// Browser origins allowed by CORS on the FHIR endpoints; `*` for any.
+    pub cors_allowed_origins: Vec<String>,
+    /// Accept development tokens (`shcr-facade demo` and the tests set this; no
+    /// configuration file or environment variable can).
+    #[serde(skip)]
+    pub dev_mode: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            audience: None,
+            algorithms: [
+                "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+            ]
+            .map(String::from)
+            .to_vec(),
+            clock_skew_s: 60,
+            jwks_refetch_interval_s: 30,
+            issuers: Vec::new(),
+            roles: RolesConfig::default(),
+            emergency: EmergencyConfig::default(),
+            cors_allowed_origins: vec!["*".into()],
+            dev_mode: false,
+        }
+    }
+}
+
+/// One trusted OpenID Connect issuer (discovery at `{issuer}/.well-known/openid-configuration`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    pub issuer: String,
+    /// Authentication assurance levels accepted; when set, a token without one of
+    /// them (or without `acr`) is refused.
+    #[serde(default)]
+    pub acr_values: Vec<String>,
+}
+
+/// How roles are read from claims, and what each role may do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RolesConfig {
+    /// Claim with plain role names, used when the token has no CIS2 `nhsid_nrbac_roles`.
+    pub claim: String,
+    /// Claim with the organisation's ODS code, with the plain roles claim.
+    pub organisation_claim: String,
+    /// Roles that may view clinical records.
+    pub clinical: Vec<String>,
+    /// Roles that may record and change objections (and read the audit trail).
+    pub privacy_officer: Vec<String>,
+    /// Roles that may see items labelled confidentiality `R` (restricted).
+    pub restricted: Vec<String>,
+    /// Roles that may ask for emergency access ("break glass").
+    pub emergency: Vec<String>,
+}
+
+impl Default for RolesConfig {
+    fn default() -> Self {
+        let list = |codes: &[&str]| codes.iter().map(|c| c.to_string()).collect();
+        RolesConfig {
+            claim: "roles".into(),
+            organisation_claim: "org".into(),
+            clinical: list(&["R8000", "R8001", "R8003", "clinician"]),
+            privacy_officer: list(&["R0001", "R5105", "privacy-officer"]),
+            restricted: Vec::new(),
+            emergency: list(&["R8000", "clinician"]),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmergencyConfig {
+    /// Whether emergency access sees past a patient's objection (a legal exception
+    /// some agreements make; default: it does not).
+    pub sees_past_objection: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PartnerKind {
@@ -189,6 +285,11 @@ pub enum ConfigError {
     #[error("configuration: {field}: {reason}")]
     Invalid { field: String, reason: String },
 }
+
+/// Signature algorithms a token may use: public-key ones only.
+pub const ASYMMETRIC_ALGORITHMS: [&str; 8] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+];
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
@@ -258,6 +359,7 @@ impl Config {
             ));
         }
         crate::store::parse_url(&self.database.url).map_err(|e| invalid("database.url", e))?;
+        self.validate_auth()?;
         if self.database.pool_size == 0 || self.database.connect_timeout_ms == 0 {
             return Err(invalid(
                 "database.pool_size",
@@ -357,6 +459,38 @@ impl Config {
                     self.demographics_authority
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let auth = &self.auth;
+        for alg in &auth.algorithms {
+            if !ASYMMETRIC_ALGORITHMS.contains(&alg.as_str()) {
+                return Err(invalid(
+                    "auth.algorithms",
+                    format!(
+                        "'{alg}' is not accepted; choose from {}",
+                        ASYMMETRIC_ALGORITHMS.join(", ")
+                    ),
+                ));
+            }
+        }
+        if auth.algorithms.is_empty() {
+            return Err(invalid("auth.algorithms", "name at least one algorithm"));
+        }
+        for (i, issuer) in auth.issuers.iter().enumerate() {
+            let url = Url::parse(&issuer.issuer)
+                .map_err(|e| invalid(format!("auth.issuers[{i}].issuer"), e.to_string()))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(invalid(
+                    format!("auth.issuers[{i}].issuer"),
+                    "must be an http(s) URL",
+                ));
+            }
+        }
+        if let Some(audience) = &auth.audience {
+            Url::parse(audience).map_err(|e| invalid("auth.audience", e.to_string()))?;
         }
         Ok(())
     }

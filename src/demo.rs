@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Format, Toml};
 
-use shcr_facade::config::Config;
+use serde_json::Value;
+use shcr_facade::config::{Config, IssuerConfig};
+use shcr_facade::sim::issuer::{DevIssuer, Profile, TokenRequest};
 use shcr_facade::sim::{Faults, PartnerData, SimPartner};
 
 /// examples/ next to the working directory, or in the source tree.
@@ -42,6 +44,7 @@ pub async fn run(
     port: u16,
     partner_latency_ms: u64,
     faults: Option<PathBuf>,
+    issuer_port: Option<u16>,
 ) -> Result<(), String> {
     let examples = examples_dir();
     let mut config = Config::load(Some(&examples.join("shcr.toml"))).map_err(|e| e.to_string())?;
@@ -70,10 +73,88 @@ pub async fn run(
     let address = format!("{}:{port}", config.server.host);
     let listener = TcpListener::bind(&address)
         .map_err(|e| format!("cannot listen on {address}: {e} (try --port)"))?;
+    let issuer_address = format!(
+        "{}:{}",
+        config.server.host,
+        issuer_port.unwrap_or_else(|| port.saturating_add(1))
+    );
+    let issuer_listener = TcpListener::bind(&issuer_address)
+        .map_err(|e| format!("cannot listen on {issuer_address}: {e} (try --issuer-port)"))?;
+    let base = format!(
+        "http://{}/fhir",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    let issuer = DevIssuer::start(issuer_listener, &base).map_err(|e| e.to_string())?;
+    config.auth.dev_mode = true;
+    config.auth.audience = Some(base.clone());
+    config.auth.issuers = vec![IssuerConfig {
+        issuer: issuer.issuer.clone(),
+        acr_values: Vec::new(),
+    }];
+    println!("issuer   development tokens at {}", issuer.issuer);
     println!("database {}", config.database.url);
     let (server, base) = shcr_facade::server(config, listener).map_err(|e| e.to_string())?;
+    print_tokens(&issuer);
     print_requests(&base);
     server.await.map_err(|e| e.to_string())
+}
+
+/// `shcr-facade token`: asks a running demo's issuer for a token and prints it.
+pub async fn token(
+    issuer: &str,
+    profile: Profile,
+    patient: Option<String>,
+    scope: Option<String>,
+) -> Result<(), String> {
+    let mut form = vec![("profile", profile_name(profile).to_string())];
+    form.extend(patient.map(|p| ("patient", p)));
+    form.extend(scope.map(|s| ("scope", s)));
+    let url = format!("{}/token", issuer.trim_end_matches('/'));
+    let body = reqwest::Client::new()
+        .post(&url)
+        .form(&form)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| format!("{url}: {e} (is `shcr-facade demo` running?)"))?
+        .bytes()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let answer: Value = serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))?;
+    let token = answer["access_token"]
+        .as_str()
+        .ok_or_else(|| format!("{url}: no access_token in the answer"))?;
+    println!("{token}");
+    Ok(())
+}
+
+fn profile_name(profile: Profile) -> &'static str {
+    match profile {
+        Profile::Clinician => "clinician",
+        Profile::SmartApp => "smart-app",
+        Profile::PrivacyOfficer => "privacy-officer",
+        Profile::Backend => "backend",
+    }
+}
+
+/// Shell lines that put a development token of each kind in a variable.
+fn print_tokens(issuer: &DevIssuer) {
+    println!(
+        "\n# development tokens (valid 8 hours; `shcr-facade token --issuer {} --profile ...` mints more)",
+        issuer.issuer
+    );
+    for (variable, profile) in [
+        ("CLINICIAN", Profile::Clinician),
+        ("SMART_APP", Profile::SmartApp),
+        ("OFFICER", Profile::PrivacyOfficer),
+    ] {
+        let token = issuer.token(&TokenRequest {
+            profile: Some(profile),
+            lifetime_s: Some(8 * 3600),
+            ..TokenRequest::default()
+        });
+        println!("export {variable}='{token}'");
+    }
 }
 
 fn print_requests(base: &str) {
@@ -126,6 +207,30 @@ fn print_requests(base: &str) {
             format!("curl -s '{base}/Observation?patient=9990000018&_summary=count'"),
         ),
         (
+            "a SMART app launched for Alice sees her allergies",
+            format!(
+                "curl -s -H \"Authorization: Bearer $SMART_APP\" '{base}/AllergyIntolerance?patient=9990000018'"
+            ),
+        ),
+        (
+            "refused: the same app asking about another patient (403)",
+            format!(
+                "curl -s -H \"Authorization: Bearer $SMART_APP\" '{base}/Observation?patient=9990000026'"
+            ),
+        ),
+        (
+            "a privacy officer reads Alice's objection record (none yet: 404)",
+            format!("curl -s -H \"Authorization: Bearer $OFFICER\" '{base}/Consent/9990000018'"),
+        ),
+        (
+            "refused: no token (401)",
+            format!("curl -s '{base}/Observation?patient=9990000018'"),
+        ),
+        (
+            "SMART App Launch discovery (no token needed)",
+            format!("curl -s '{base}/.well-known/smart-configuration'"),
+        ),
+        (
             "refused: no patient (400)",
             format!("curl -s '{base}/Observation?code=8480-6'"),
         ),
@@ -138,6 +243,19 @@ fn print_requests(base: &str) {
     ];
     println!("\nshcr-facade demo: FHIR base {base}\n");
     for (what, curl) in requests {
+        // Clinical requests go as the clinician unless they say otherwise.
+        let needs_token = !curl.contains("Authorization")
+            && !what.contains("(401)")
+            && !what.contains("no token needed")
+            && !curl.contains("/metadata'");
+        let curl = match needs_token {
+            true => curl.replacen(
+                "curl -s ",
+                "curl -s -H \"Authorization: Bearer $CLINICIAN\" ",
+                1,
+            ),
+            false => curl,
+        };
         println!("# {what}\n{curl}\n");
     }
     println!(

@@ -2,6 +2,7 @@
 //!
 //! This file builds the HTTP server from a `Config`; the work is in the modules.
 
+pub mod auth;
 pub mod config;
 pub mod federation;
 pub mod fhir;
@@ -27,6 +28,30 @@ use http::AppState;
 use store::Store;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// CORS for browser SMART apps: the listed origins (or any, with `*`) may call the
+/// FHIR API with a bearer token; cookies are never involved.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PUT"])
+        .allowed_headers([
+            "authorization",
+            "content-type",
+            "accept",
+            "prefer",
+            "x-request-id",
+            auth::PURPOSE_OF_USE_HEADER,
+        ])
+        .expose_headers(["location", "www-authenticate", "x-request-id", "etag"])
+        .max_age(3600);
+    for origin in origins {
+        cors = match origin.as_str() {
+            "*" => cors.allow_any_origin(),
+            origin => cors.allowed_origin(origin),
+        };
+    }
+    cors
+}
 
 /// A facade server bound to `listener`, not yet running, and its public FHIR base.
 /// Opens the database and applies pending migrations first; fails if it cannot.
@@ -65,6 +90,7 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
         n => n,
     };
     let policy = Arc::new(policy::Policy::new(&config.policy));
+    let authenticator = Arc::new(auth::Authenticator::new(&config.auth, &base));
     let app_base = base.clone();
     let server = HttpServer::new(move || {
         let state = AppState {
@@ -82,9 +108,12 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
             policy: policy.clone(),
             competence_age: config.policy.competence_age,
             cohort: config.policy.cohort.clone(),
+            auth: authenticator.clone(),
+            emergency_sees_past_objection: config.auth.emergency.sees_past_objection,
         };
         App::new()
             .app_data(web::Data::new(state))
+            .wrap(cors(&config.auth.cors_allowed_origins))
             .wrap_fn(|req, srv| {
                 let started = Instant::now();
                 let request_id = req

@@ -1,4 +1,4 @@
-//! The `shcr-facade` command: serve, demo, check.
+//! The `shcr-facade` command: serve, demo, token, check, migrate.
 
 mod demo;
 
@@ -40,6 +40,23 @@ enum Command {
         /// TOML file of faults per partner id (see examples/demo-faults.toml).
         #[arg(long)]
         faults: Option<PathBuf>,
+        /// Port of the development token issuer (default: the facade's port + 1).
+        #[arg(long)]
+        issuer_port: Option<u16>,
+    },
+    /// Mint a development access token from a running demo's issuer.
+    Token {
+        /// The demo's development issuer, as `demo` prints it.
+        #[arg(long, default_value = "http://127.0.0.1:8081/dev-issuer")]
+        issuer: String,
+        #[arg(long, value_enum, default_value = "clinician")]
+        profile: shcr_facade::sim::issuer::Profile,
+        /// NHS number in launch context (smart-app).
+        #[arg(long)]
+        patient: Option<String>,
+        /// Space-separated scopes instead of the profile's own.
+        #[arg(long)]
+        scope: Option<String>,
     },
     /// Apply the database migrations the configuration's database lacks.
     Migrate {
@@ -72,7 +89,14 @@ fn main() -> ExitCode {
                 port,
                 partner_latency_ms,
                 faults,
-            } => demo::run(port, partner_latency_ms, faults).await,
+                issuer_port,
+            } => demo::run(port, partner_latency_ms, faults, issuer_port).await,
+            Command::Token {
+                issuer,
+                profile,
+                patient,
+                scope,
+            } => demo::token(&issuer, profile, patient, scope).await,
             Command::Check { config } => check(config).await,
             Command::Migrate { config } => migrate(config),
         }

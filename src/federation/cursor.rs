@@ -21,6 +21,8 @@ pub struct PageToken {
     /// The search as the facade understood it (canonical query pairs).
     pub query: Vec<(String, String)>,
     pub cursor: Cursor,
+    /// Whom the link was issued to (`Principal::holder`): nobody else may follow it.
+    pub holder: String,
     /// Unix seconds after which the token is refused.
     pub expires_at: i64,
 }
@@ -115,6 +117,7 @@ mod tests {
                 date: Some(1_700_000_000_000),
                 id: "Observation/gp.o1".into(),
             }),
+            holder: "0123456789abcdef".into(),
             expires_at,
         }
     }

@@ -6,14 +6,16 @@ use actix_web::http::header::{HeaderValue, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::error::ApiError;
 use super::read::read_patient;
 use super::respond::{Output, query_pairs};
 use super::search::read_body;
+use super::{AppState, principal};
+use crate::auth::scopes::Interaction;
 use crate::fhir::NhsNumber;
 use crate::fhir::bundle::SearchSet;
 use crate::fhir::search::value::ReferenceValue;
+use crate::policy::access::{Purpose, permit, permit_patient};
 use crate::policy::objection::{Objection, consent_resource};
 use crate::store::objections::{self, ObjectionVersion};
 
@@ -23,7 +25,7 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let output = Output::negotiate(&req, &query_pairs(req.query_string())).unwrap_or(Output::JSON);
-    match record(&req, body, &state, None).await {
+    match record(&req, body, &state, None, Interaction::Create).await {
         Ok(version) => {
             let location = format!(
                 "{}/Consent/{}/_history/{}",
@@ -46,7 +48,7 @@ pub async fn update(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let output = Output::negotiate(&req, &query_pairs(req.query_string())).unwrap_or(Output::JSON);
-    match record(&req, body, &state, Some(&path)).await {
+    match record(&req, body, &state, Some(&path), Interaction::Update).await {
         Ok(version) => output.write(StatusCode::OK, consent_resource(&version)),
         Err(e) => output.error(e),
     }
@@ -59,6 +61,7 @@ pub async fn read(
 ) -> HttpResponse {
     let pairs = query_pairs(req.query_string());
     Output::answer(&req, &pairs, async {
+        officer(&req, &state, Interaction::Read, Some(&path)).await?;
         let versions = history_of(&state, &path).await?;
         versions
             .last()
@@ -76,6 +79,7 @@ pub async fn vread(
     let pairs = query_pairs(req.query_string());
     let (id, version) = path.into_inner();
     Output::answer(&req, &pairs, async {
+        officer(&req, &state, Interaction::Read, Some(&id)).await?;
         let versions = history_of(&state, &id).await?;
         versions
             .iter()
@@ -93,6 +97,7 @@ pub async fn history(
 ) -> HttpResponse {
     let pairs = query_pairs(req.query_string());
     Output::answer(&req, &pairs, async {
+        officer(&req, &state, Interaction::Read, Some(&path)).await?;
         let versions = history_of(&state, &path).await?;
         if versions.is_empty() {
             return Err(not_found(&path));
@@ -122,6 +127,7 @@ pub async fn history(
 pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let pairs = query_pairs(req.query_string());
     Output::answer(&req, &pairs, async {
+        let principal = officer(&req, &state, Interaction::Search, None).await?;
         let patient = pairs
             .iter()
             .find(|(k, _)| k == "patient")
@@ -130,6 +136,7 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
             .ok_or_else(|| {
                 ApiError::BadRequest("a Consent search needs patient=Patient/{NHS number}".into())
             })?;
+        permit_patient(&principal, &patient)?;
         let versions = history_of(&state, patient.as_str()).await?;
         let resources: Vec<Value> = versions.last().map(consent_resource).into_iter().collect();
         let self_link = format!("{}/Consent?patient=Patient/{patient}", state.base);
@@ -145,6 +152,22 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         .into_bundle())
     })
     .await
+}
+
+/// The principal, if a privacy officer (or a backend service) whose token allows
+/// `interaction` on Consent, and, for one patient's objection, that patient.
+async fn officer(
+    req: &HttpRequest,
+    state: &AppState,
+    interaction: Interaction,
+    id: Option<&str>,
+) -> Result<crate::auth::principal::Principal, ApiError> {
+    let principal = principal(req, state).await?;
+    permit(&principal, "Consent", interaction, Purpose::Objections)?;
+    if let Some(nhs) = id.and_then(|id| NhsNumber::parse(id).ok()) {
+        permit_patient(&principal, &nhs)?;
+    }
+    Ok(principal)
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -167,7 +190,9 @@ async fn record(
     body: web::Payload,
     state: &AppState,
     id: Option<&str>,
+    interaction: Interaction,
 ) -> Result<ObjectionVersion, ApiError> {
+    let principal = officer(req, state, interaction, id).await?;
     let consent = read_resource_body(req, body, state.max_body_bytes).await?;
     if let Some(id) = id
         && consent["id"].as_str().is_some_and(|given| given != id)
@@ -177,6 +202,7 @@ async fn record(
         )));
     }
     let objection = Objection::from_consent(consent).map_err(ApiError::from)?;
+    permit_patient(&principal, &objection.patient)?;
     let existing = history_of(state, objection.patient.as_str()).await?;
     match id {
         None if !existing.is_empty() => {

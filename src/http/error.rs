@@ -2,11 +2,13 @@
 
 use actix_web::http::StatusCode;
 
+use crate::auth::AuthError;
 use crate::federation::cursor::TokenError;
 use crate::federation::partner::PartnerFailure;
 use crate::fhir::format::NotAcceptable;
 use crate::fhir::outcome::Issue;
 use crate::fhir::search::SearchError;
+use crate::policy::access::Denied;
 use crate::policy::objection::{InvalidObjection, objection_issue};
 use crate::store::StoreError;
 
@@ -53,6 +55,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     BusinessRule(String),
+    #[error("{0}")]
+    Unauthenticated(#[from] AuthError),
+    #[error("{0}")]
+    Denied(#[from] Denied),
 }
 
 impl From<InvalidObjection> for ApiError {
@@ -92,6 +98,29 @@ impl ApiError {
             ApiError::Objection => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::BusinessRule(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthenticated(AuthError::IssuerUnavailable) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Denied(_) => StatusCode::FORBIDDEN,
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge (RFC 6750) this error answers with, if any.
+    pub fn challenge(&self) -> Option<String> {
+        const REALM: &str = "Bearer realm=\"shcr-facade\"";
+        let quoted = |s: &str| s.replace(['"', '\\'], "'");
+        match self {
+            ApiError::Unauthenticated(AuthError::Missing) => Some(REALM.to_string()),
+            ApiError::Unauthenticated(AuthError::InvalidToken(reason)) => Some(format!(
+                "{REALM}, error=\"invalid_token\", error_description=\"{}\"",
+                quoted(reason)
+            )),
+            ApiError::Denied(Denied::InsufficientScope { needed }) => Some(format!(
+                "{REALM}, error=\"insufficient_scope\", scope=\"{}\"",
+                quoted(needed)
+            )),
+            _ => None,
         }
     }
 
@@ -117,6 +146,9 @@ impl ApiError {
             ApiError::Unavailable => "transient",
             ApiError::Conflict(_) => "duplicate",
             ApiError::BusinessRule(_) => "business-rule",
+            ApiError::Unauthenticated(AuthError::IssuerUnavailable) => "transient",
+            ApiError::Unauthenticated(_) => "login",
+            ApiError::Denied(_) => "forbidden",
             ApiError::Objection => return objection_issue(),
         };
         let issue = Issue::error(code, self.to_string());

@@ -8,11 +8,13 @@ use super::error::ApiError;
 use super::read::read_patient;
 use super::respond::{Output, is_strict, query_pairs};
 use super::searchset::{PageRequest, searchset};
-use super::{AppState, admit};
+use super::{AppState, Viewer, admit, permit_clinical, principal};
+use crate::auth::scopes::Interaction;
 use crate::federation::everything_query;
 use crate::fhir::outcome::Issue;
 use crate::fhir::search::{SortField, SortOrder};
 use crate::fhir::{NhsNumber, ResourceType};
+use crate::policy::access::Grant;
 
 pub async fn everything(
     req: HttpRequest,
@@ -29,8 +31,10 @@ async fn run(
     id: &str,
     pairs: Vec<(String, String)>,
 ) -> Result<Value, ApiError> {
+    let principal = principal(req, state).await?;
+    permit_clinical(&principal, ResourceType::Patient, Interaction::Read)?;
     let nhs = NhsNumber::parse(id).map_err(|_| ApiError::NotFound(format!("Patient/{id}")))?;
-    if !admit(state, &nhs).await? {
+    if !admit(state, &principal, &nhs).await? {
         return Err(ApiError::NotFound(format!("Patient/{nhs}")));
     }
     let target = format!("Patient/{nhs}/$everything");
@@ -38,7 +42,13 @@ async fn run(
         .iter()
         .find(|(k, _)| k == "_format")
         .map(|(_, v)| v.clone());
-    let (pairs, link) = PageRequest::open_cursor(state, &target, pairs)?;
+    // Every type the token may search, each with what its scopes cover.
+    let grants: Vec<(ResourceType, Grant)> = ResourceType::ALL
+        .into_iter()
+        .filter_map(|t| Some((t, permit_clinical(&principal, t, Interaction::Search).ok()?)))
+        .collect();
+    let viewer = Viewer::new(&principal, grants);
+    let (pairs, link) = PageRequest::open_cursor(state, &viewer, &target, pairs)?;
 
     let mut count = state.page_limits.default_count;
     let mut types: Vec<ResourceType> = ResourceType::ALL.to_vec();
@@ -85,9 +95,15 @@ async fn run(
         }
     }
 
-    // The Patient and the clinical records are gathered at the same time.
-    let clinical: Vec<ResourceType> = types.iter().copied().filter(|t| t.is_clinical()).collect();
-    let wants_patient = types.contains(&ResourceType::Patient);
+    // The Patient and the clinical records are gathered at the same time; types the
+    // token may not search are not asked for.
+    let permitted = |t: &ResourceType| viewer.permits(*t);
+    let clinical: Vec<ResourceType> = types
+        .iter()
+        .copied()
+        .filter(|t| t.is_clinical() && permitted(t))
+        .collect();
+    let wants_patient = types.contains(&ResourceType::Patient) && permitted(&ResourceType::Patient);
     let (patient, gathered) = tokio::join!(
         async {
             match wants_patient {
@@ -133,5 +149,12 @@ async fn run(
         notes,
         format_param,
     };
-    Ok(searchset(state, page, resources, &[], &gathered.reports))
+    Ok(searchset(
+        state,
+        &viewer,
+        page,
+        resources,
+        &[],
+        &gathered.reports,
+    ))
 }

@@ -10,6 +10,7 @@ mod read;
 mod respond;
 mod search;
 mod searchset;
+mod smart;
 
 use std::sync::Arc;
 
@@ -19,11 +20,16 @@ use serde_json::Value;
 pub use error::ApiError;
 use respond::Output;
 
+use crate::auth::principal::Principal;
+use crate::auth::scopes::Interaction;
+use crate::auth::{Authenticator, PURPOSE_OF_USE_HEADER};
 use crate::config::CohortConfig;
 use crate::federation::Federation;
 use crate::federation::cursor::PageSealer;
 use crate::fhir::search::PageLimits;
-use crate::policy::Policy;
+use crate::fhir::{NhsNumber, ResourceType};
+use crate::policy::access::{Grant, Purpose, objection_applies, permit, permit_patient};
+use crate::policy::{Clearance, Policy};
 use crate::store::Store;
 
 /// What every handler needs; one per worker (the federation's HTTP client is
@@ -42,13 +48,92 @@ pub struct AppState {
     /// Age from which a child may object for themself.
     pub competence_age: u32,
     pub cohort: CohortConfig,
+    pub auth: Arc<Authenticator>,
+    /// Whether emergency access sees past an objection (configuration, default no).
+    pub emergency_sees_past_objection: bool,
 }
 
-/// May anything about this patient be shown? 403 if an objection hides them (read
-/// from the register on every request); `Ok(false)` if they are outside the cohort,
-/// and so not found.
-pub async fn admit(state: &AppState, nhs: &crate::fhir::NhsNumber) -> Result<bool, ApiError> {
-    if crate::policy::objection::objects(&state.store, nhs).await? {
+/// Who is asking: the bearer token validated (401, or 503 if its issuer cannot be
+/// reached).
+pub async fn principal(req: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    Ok(state
+        .auth
+        .authenticate(header("authorization"), header(PURPOSE_OF_USE_HEADER))
+        .await?)
+}
+
+/// Who an answer is written for: what page links are bound to, which confidentiality
+/// levels may show, and what each resource type's scopes cover.
+pub struct Viewer {
+    pub holder: String,
+    pub clearance: Clearance,
+    grants: Vec<(ResourceType, Grant)>,
+}
+
+impl Viewer {
+    pub fn new(principal: &Principal, grants: Vec<(ResourceType, Grant)>) -> Viewer {
+        Viewer {
+            holder: principal.holder(),
+            clearance: match principal.permissions.restricted {
+                true => Clearance::Restricted,
+                false => Clearance::Normal,
+            },
+            grants,
+        }
+    }
+
+    /// May resources of this type be shown at all?
+    pub fn permits(&self, resource_type: ResourceType) -> bool {
+        self.grants.iter().any(|(t, _)| *t == resource_type)
+    }
+
+    /// Is the resource within what the token's scopes granted?
+    pub fn covers(&self, resource: &Value) -> bool {
+        self.grants
+            .iter()
+            .find(|(t, _)| resource["resourceType"] == t.as_str())
+            .is_some_and(|(_, grant)| grant.covers(resource))
+    }
+}
+
+/// May `principal` use `interaction` on clinical records (or Patients) of `resource_type`?
+pub fn permit_clinical(
+    principal: &Principal,
+    resource_type: ResourceType,
+    interaction: Interaction,
+) -> Result<Grant, ApiError> {
+    Ok(permit(
+        principal,
+        resource_type.as_str(),
+        interaction,
+        Purpose::Clinical,
+    )?)
+}
+
+/// Does an objection hide the patient from this principal? Read from the register
+/// on every request.
+pub async fn hidden_by_objection(
+    state: &AppState,
+    principal: &Principal,
+    nhs: &NhsNumber,
+) -> Result<bool, ApiError> {
+    if !objection_applies(principal, state.emergency_sees_past_objection) {
+        return Ok(false);
+    }
+    Ok(crate::policy::objection::objects(&state.store, nhs).await?)
+}
+
+/// May anything about this patient be shown to `principal`? 403 if the token is
+/// limited to another patient or an objection hides them (read from the register on
+/// every request); `Ok(false)` if they are outside the cohort, and so not found.
+pub async fn admit(
+    state: &AppState,
+    principal: &Principal,
+    nhs: &NhsNumber,
+) -> Result<bool, ApiError> {
+    permit_patient(principal, nhs)?;
+    if hidden_by_objection(state, principal, nhs).await? {
         return Err(ApiError::Objection);
     }
     if !state.cohort.is_active() {
@@ -61,6 +146,11 @@ pub async fn admit(state: &AppState, nhs: &crate::fhir::NhsNumber) -> Result<boo
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/fhir")
+            .service(
+                web::resource("/.well-known/smart-configuration")
+                    .route(web::get().to(smart::smart_configuration))
+                    .default_service(web::to(not_allowed("GET"))),
+            )
             .service(
                 web::resource("/metadata")
                     .route(web::get().to(metadata::metadata))

@@ -5,13 +5,16 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::respond::{Output, query_pairs};
-use super::{AppState, admit};
+use super::{AppState, Viewer, admit, permit_clinical, principal};
+use crate::auth::principal::Principal;
+use crate::auth::scopes::Interaction;
 use crate::federation::ReadFailure;
 use crate::fhir::patient::merge;
 use crate::fhir::search::SearchRequest;
 use crate::fhir::search::matcher::nodes;
 use crate::fhir::search::registry::Registry;
 use crate::fhir::{NhsNumber, ResourceType};
+use crate::policy::access::Denied;
 
 pub async fn read(
     req: HttpRequest,
@@ -19,38 +22,64 @@ pub async fn read(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let pairs = query_pairs(req.query_string());
-    Output::answer(&req, &pairs, read_resource(&state, &path.0, &path.1)).await
+    Output::answer(&req, &pairs, async {
+        let principal = principal(&req, &state).await?;
+        read_resource(&state, &principal, &path.0, &path.1).await
+    })
+    .await
 }
 
 /// A read passes the same policy filter as a search: a withheld record is as absent
 /// as one that does not exist.
-async fn read_resource(state: &AppState, type_name: &str, id: &str) -> Result<Value, ApiError> {
+async fn read_resource(
+    state: &AppState,
+    principal: &Principal,
+    type_name: &str,
+    id: &str,
+) -> Result<Value, ApiError> {
     let not_found = || ApiError::NotFound(format!("{type_name}/{id}"));
-    if type_name == "Patient"
-        && let Ok(nhs) = NhsNumber::parse(id)
-        && !admit(state, &nhs).await?
-    {
-        return Err(not_found());
-    }
-    let resource = fetch(state, type_name, id).await?;
-    if let Some(nhs) = patient_of(&resource)
-        && !admit(state, &nhs).await?
-    {
-        return Err(not_found());
-    }
-    let context = linked_records(state, &resource).await?;
-    state
-        .policy
-        .filter(vec![resource], &context)
-        .pop()
-        .ok_or_else(not_found)
-}
-
-async fn fetch(state: &AppState, type_name: &str, id: &str) -> Result<Value, ApiError> {
     let resource_type: ResourceType = type_name
         .parse()
         .map_err(|_| ApiError::UnknownType(type_name.to_string()))?;
-    let not_found = || ApiError::NotFound(format!("{type_name}/{id}"));
+    let grant = permit_clinical(principal, resource_type, Interaction::Read)?;
+    if resource_type == ResourceType::Patient
+        && let Ok(nhs) = NhsNumber::parse(id)
+        && !admit(state, principal, &nhs).await?
+    {
+        return Err(not_found());
+    }
+    let resource = fetch(state, resource_type, id).await?;
+    match patient_of(&resource) {
+        Some(nhs) if !admit(state, principal, &nhs).await? => return Err(not_found()),
+        Some(_) => {}
+        // A record that names no patient cannot be shown within one patient's context.
+        None if principal.patient.is_some() => {
+            return Err(Denied::Forbidden(
+                "this access token is limited to one patient; this record cannot be shown with it"
+                    .into(),
+            )
+            .into());
+        }
+        None => {}
+    }
+    let context = linked_records(state, &resource).await?;
+    let viewer = Viewer::new(principal, vec![(resource_type, grant)]);
+    let resource = state
+        .policy
+        .filter(vec![resource], &context, viewer.clearance)
+        .pop()
+        .ok_or_else(not_found)?;
+    if !viewer.covers(&resource) {
+        return Err(Denied::InsufficientScope {
+            needed: format!("{}.r", resource_type.as_str()),
+        }
+        .into());
+    }
+    Ok(resource)
+}
+
+async fn fetch(state: &AppState, resource_type: ResourceType, id: &str) -> Result<Value, ApiError> {
+    let not_found = || ApiError::NotFound(format!("{resource_type}/{id}"));
     if resource_type == ResourceType::Patient {
         return read_patient(state, id).await?.ok_or_else(not_found);
     }

@@ -61,6 +61,14 @@ impl Output {
 
     pub fn error(self, error: ApiError) -> HttpResponse {
         let mut response = self.write(error.status(), operation_outcome(&[error.issue()]));
+        if let Some(challenge) = error
+            .challenge()
+            .and_then(|c| actix_web::http::header::HeaderValue::from_str(&c).ok())
+        {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::WWW_AUTHENTICATE, challenge);
+        }
         if let ApiError::MethodNotAllowed { allowed, .. } = error {
             response.headers_mut().insert(
                 actix_web::http::header::ALLOW,

@@ -7,13 +7,14 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::respond::{Output, is_strict, query_pairs};
 use super::searchset::{PageRequest, searchset};
-use super::{AppState, admit};
+use super::{AppState, Viewer, admit, hidden_by_objection, permit_clinical, principal};
+use crate::auth::scopes::Interaction;
 use crate::federation::{clinical_query, everything_query};
 use crate::fhir::ResourceType;
 use crate::fhir::patient::merge;
 use crate::fhir::search::SearchRequest;
 use crate::fhir::search::matcher::matches_all;
-use crate::policy::objection::objects;
+use crate::policy::access::permit_patient;
 
 /// Records other records commonly point at (the encounter an observation was made in,
 /// the observation an encounter was for): gathered with every clinical search so that
@@ -72,24 +73,28 @@ async fn search(
     type_name: &str,
     pairs: Vec<(String, String)>,
 ) -> Result<Value, ApiError> {
+    let principal = principal(req, state).await?;
     let resource_type: ResourceType = type_name
         .parse()
         .map_err(|_| ApiError::UnknownType(type_name.to_string()))?;
+    let grant = permit_clinical(&principal, resource_type, Interaction::Search)?;
+    let viewer = Viewer::new(&principal, vec![(resource_type, grant)]);
     let format_param = pairs
         .iter()
         .find(|(k, _)| k == "_format")
         .map(|(_, v)| v.clone());
-    let (pairs, link) = PageRequest::open_cursor(state, type_name, pairs)?;
+    let (pairs, link) = PageRequest::open_cursor(state, &viewer, type_name, pairs)?;
     let request = SearchRequest::parse(resource_type, &pairs, is_strict(req), state.page_limits)?;
 
     // An objection is checked before any partner is asked; a patient outside the
     // cohort is not found.
     let outside_cohort = match &request.patient {
-        Some(nhs) => !admit(state, nhs).await?,
+        Some(nhs) => !admit(state, &principal, nhs).await?,
         None => false,
     };
     for nhs in request.named_patients().iter().flatten() {
-        if objects(&state.store, nhs).await? {
+        permit_patient(&principal, nhs)?;
+        if hidden_by_objection(state, &principal, nhs).await? {
             return Err(ApiError::Objection);
         }
     }
@@ -118,8 +123,11 @@ async fn search(
             let gathered = state.federation.gather_patients(&request).await?;
             let mut merged = Vec::new();
             for (nhs, sources) in &gathered.patients {
-                // Found by demographics: a patient who objects is simply not listed.
-                if objects(&state.store, nhs).await? {
+                // Found by demographics: a patient who objects, or another patient than
+                // a launch context's, is simply not listed.
+                if permit_patient(&principal, nhs).is_err()
+                    || hidden_by_objection(state, &principal, nhs).await?
+                {
                     continue;
                 }
                 merged.extend(merge(nhs, sources.clone()).filter(|p| state.cohort.admits(p)));
@@ -147,7 +155,9 @@ async fn search(
         notes: request.notes.clone(),
         format_param,
     };
-    Ok(searchset(state, page, resources, &context, &reports))
+    Ok(searchset(
+        state, &viewer, page, resources, &context, &reports,
+    ))
 }
 
 /// Reads a request body up to `limit` bytes.

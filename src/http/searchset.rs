@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
-use super::AppState;
 use super::error::ApiError;
+use super::{AppState, Viewer};
 use crate::federation::cursor::PageToken;
 use crate::federation::report::PartnerReport;
 use crate::fhir::ODS_ORGANISATION_SYSTEM;
@@ -14,6 +14,7 @@ use crate::fhir::outcome::Issue;
 use crate::fhir::page::{Cursor, Entry, dedupe, page_range, sort};
 use crate::fhir::search::SortOrder;
 use crate::policy::Policy;
+use crate::policy::access::Denied;
 
 pub type QueryPairs = Vec<(String, String)>;
 
@@ -44,6 +45,7 @@ impl PageRequest {
     /// Reads `_cursor` if present: the search state then comes from the token.
     pub fn open_cursor(
         state: &AppState,
+        viewer: &Viewer,
         target: &str,
         pairs: Vec<(String, String)>,
     ) -> Result<(QueryPairs, Option<PageLink>), ApiError> {
@@ -51,6 +53,12 @@ impl PageRequest {
             return Ok((pairs, None));
         };
         let token = state.sealer.open(sealed)?;
+        if token.holder != viewer.holder {
+            return Err(Denied::Forbidden(
+                "this page link was issued to someone else; repeat the search".into(),
+            )
+            .into());
+        }
         if token.target != target {
             return Err(ApiError::BadRequest(
                 "this page link belongs to a different search; repeat the search".into(),
@@ -74,8 +82,6 @@ impl PageRequest {
     }
 }
 
-/// Every searchset is made here, so every one passes the policy filter, before
-/// anything is counted or paged.
 /// Does the resource carry the origin tag of this organisation?
 fn comes_from(resource: &Value, ods_code: &str) -> bool {
     resource["meta"]["tag"]
@@ -85,14 +91,23 @@ fn comes_from(resource: &Value, ods_code: &str) -> bool {
         .any(|t| t["system"] == ODS_ORGANISATION_SYSTEM && t["code"] == ods_code)
 }
 
+/// Every searchset is made here, so every one passes the policy filter, before
+/// anything is counted or paged.
 pub fn searchset(
     state: &AppState,
+    viewer: &Viewer,
     page: PageRequest,
     resources: Vec<Value>,
     context: &[Value],
     reports: &[PartnerReport],
 ) -> Value {
-    let resources = state.policy.filter(resources, context);
+    // Outside what the token's scopes cover is not shown (SMART allows a search to omit it).
+    let resources: Vec<Value> = state
+        .policy
+        .filter(resources, context, viewer.clearance)
+        .into_iter()
+        .filter(|r| viewer.covers(r))
+        .collect();
     let mut entries = dedupe(
         resources
             .into_iter()
@@ -129,6 +144,7 @@ pub fn searchset(
             target: page.target.clone(),
             query: page.query.clone(),
             cursor,
+            holder: viewer.holder.clone(),
             expires_at: state.sealer.expiry_from_now(),
         };
         link(vec![("_cursor".into(), state.sealer.seal(&token))])

@@ -1,6 +1,7 @@
 //! The privacy policy: what may leave the facade. One filter, applied to everything
 //! gathered before it is merged, sorted and paged, on every output path.
 
+pub mod access;
 pub mod categories;
 pub mod cohort;
 pub mod objection;
@@ -17,6 +18,15 @@ const CONFIDENTIALITY: &str = "http://terminology.hl7.org/CodeSystem/v3-Confiden
 const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 pub const POLICY_OUTCOME_SYSTEM: &str =
     "https://shcr-facade.example.org/fhir/CodeSystem/policy-outcome";
+
+/// Which confidentiality levels the viewer may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clearance {
+    /// Normal and below.
+    Normal,
+    /// Also `R` (restricted), for roles configured for it.
+    Restricted,
+}
 
 pub struct Policy {
     codes: CodeIndex,
@@ -39,11 +49,16 @@ impl Policy {
     /// `context` holds linked records gathered only to judge links (the encounter an
     /// observation was made in); they are never returned. Partners' own labels are not
     /// trusted to be complete: every resource is classified.
-    pub fn filter(&self, resources: Vec<Value>, context: &[Value]) -> Vec<Value> {
+    pub fn filter(
+        &self,
+        resources: Vec<Value>,
+        context: &[Value],
+        clearance: Clearance,
+    ) -> Vec<Value> {
         let mut withheld: HashSet<String> = resources
             .iter()
             .chain(context)
-            .filter(|r| !self.may_show(r))
+            .filter(|r| !self.may_show(r, clearance))
             .map(address)
             .collect();
         // A record that points at a withheld one reveals it too (an observation made
@@ -67,15 +82,16 @@ impl Policy {
     }
 
     /// May this one resource, on its own, be shown?
-    fn may_show(&self, resource: &Value) -> bool {
+    fn may_show(&self, resource: &Value, clearance: Clearance) -> bool {
         let mut verdict = true;
         visit_codings(resource, &mut |system, code| {
             let label_category = (system == ACT_CODE)
                 .then(|| self.labels.get(code).copied())
                 .flatten();
             let category = label_category.or_else(|| self.codes.category(system, code));
-            // V (very restricted) and R (restricted) are never shared: no role may see them yet.
-            let confidential = system == CONFIDENTIALITY && matches!(code, "V" | "R");
+            // V (very restricted) is never shared; R (restricted) only to roles cleared for it.
+            let confidential = system == CONFIDENTIALITY
+                && (code == "V" || (code == "R" && clearance != Clearance::Restricted));
             if confidential || category.is_some_and(|c| self.excluded.contains(&c)) {
                 verdict = false;
             }
@@ -175,6 +191,7 @@ mod tests {
                 obs("dx", "312099009"),
             ],
             &[gum],
+            Clearance::Normal,
         );
         assert_eq!(
             kept.iter()
@@ -185,13 +202,34 @@ mod tests {
     }
 
     #[test]
+    fn restricted_items_only_for_cleared_roles() {
+        let label = |code: &str| {
+            let mut o = obs(code, "1234");
+            o["meta"] = json!({"security": [{"system": CONFIDENTIALITY, "code": code}]});
+            o
+        };
+        let shown = |clearance| {
+            policy()
+                .filter(vec![label("R"), label("V"), label("N")], &[], clearance)
+                .into_iter()
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(shown(Clearance::Normal), ["N"]);
+        assert_eq!(shown(Clearance::Restricted), ["R", "N"]);
+    }
+
+    #[test]
     fn only_configured_categories_are_excluded() {
         let config = PolicyConfig {
             excluded_categories: vec![SensitiveCategory::Fertility],
             ..PolicyConfig::default()
         };
-        let kept = Policy::new(&config)
-            .filter(vec![obs("ivf", "393132003"), obs("gum", "431654006")], &[]);
+        let kept = Policy::new(&config).filter(
+            vec![obs("ivf", "393132003"), obs("gum", "431654006")],
+            &[],
+            Clearance::Normal,
+        );
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0]["id"], "gum");
     }

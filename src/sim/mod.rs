@@ -4,6 +4,7 @@
 
 mod data;
 mod faults;
+pub mod issuer;
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, RwLock};

@@ -126,6 +126,8 @@ async fn check_reports_each_partner() {
 struct Demo {
     child: std::process::Child,
     requests: Vec<(String, String)>,
+    /// The `export NAME='token'` lines it printed.
+    exports: Vec<String>,
 }
 
 impl Demo {
@@ -135,6 +137,7 @@ impl Demo {
             .local_addr()
             .unwrap()
             .port();
+        let log = std::env::temp_dir().join(format!("shcr-demo-{port}.log"));
         let mut child = Command::new(BIN)
             .args([
                 "demo",
@@ -156,26 +159,53 @@ impl Demo {
                 ),
             )
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
         let started = Instant::now();
         let mut requests = Vec::new();
+        let mut exports = Vec::new();
         let mut comment = String::new();
         for line in stdout.lines() {
             let line = line.unwrap();
+            if line.starts_with("export ") {
+                exports.push(line.clone());
+            }
             if let Some(c) = line.strip_prefix("# ") {
                 comment = c.to_string();
             }
             if line.starts_with("curl ") {
                 requests.push((comment.clone(), line.clone()));
             }
-            if line.starts_with("Ctrl-C") || started.elapsed() > Duration::from_secs(30) {
+            if line.starts_with("Ctrl-C") {
                 break;
             }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "demo did not finish printing"
+            );
         }
-        Demo { child, requests }
+        assert!(
+            !requests.is_empty(),
+            "demo printed no requests; its log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        Demo {
+            child,
+            requests,
+            exports,
+        }
+    }
+
+    /// The token the demo put in `variable`.
+    fn token(&self, variable: &str) -> String {
+        let prefix = format!("export {variable}='");
+        self.exports
+            .iter()
+            .find_map(|l| l.strip_prefix(&prefix)?.strip_suffix('\''))
+            .unwrap_or_else(|| panic!("{variable} printed"))
+            .to_string()
     }
 }
 
@@ -188,18 +218,25 @@ impl Drop for Demo {
 
 #[tokio::test]
 async fn demo_prints_requests_that_work() {
-    let demo = Demo::start(&[]);
+    let demo = Demo::start(&["--issuer-port", "0"]);
     assert!(demo.requests.len() >= 10, "{:?}", demo.requests);
+    assert_eq!(demo.exports.len(), 3, "three tokens printed");
+    let exports = demo.exports.join("\n");
     for (what, command) in &demo.requests {
-        // Run each line as printed, through a shell, as a person pasting it would.
+        // Run each line as printed, after the token lines, as a person pasting them would.
         let out = tokio::process::Command::new("sh")
             .arg("-c")
-            .arg(format!("{command} -o /dev/null -w '%{{http_code}}'"))
+            .arg(format!(
+                "{exports}\n{command} -o /dev/null -w '%{{http_code}}'"
+            ))
             .output()
             .await
             .unwrap();
         let status = String::from_utf8_lossy(&out.stdout).to_string();
-        let expected = if what.contains("(400)") { "400" } else { "200" };
+        let expected = ["400", "401", "403", "404"]
+            .into_iter()
+            .find(|code| what.contains(&format!("{code})")))
+            .unwrap_or("200");
         assert_eq!(status, expected, "{what}: {command}");
     }
 }
@@ -207,7 +244,7 @@ async fn demo_prints_requests_that_work() {
 #[tokio::test]
 async fn demo_partners_misbehave_as_the_faults_file_says() {
     let faults = write_config("faults", "[valley-community]\nstatus = 503\n");
-    let demo = Demo::start(&["--faults", faults.to_str().unwrap()]);
+    let demo = Demo::start(&["--faults", faults.to_str().unwrap(), "--issuer-port", "0"]);
     let (_, observations) = demo
         .requests
         .iter()
@@ -215,7 +252,7 @@ async fn demo_partners_misbehave_as_the_faults_file_says() {
         .expect("printed");
     let url = observations.split('\'').nth(1).unwrap();
     let bundle: serde_json::Value = serde_json::from_str(
-        &client()
+        &client_as(&demo.token("CLINICIAN"))
             .get(url)
             .send()
             .await

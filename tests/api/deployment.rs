@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::databases::{TestDatabase, postgres};
 use crate::harness::*;
+use shcr_facade::sim::issuer::Profile;
 
 const BIN: &str = env!("CARGO_BIN_EXE_shcr-facade");
 
@@ -41,6 +42,11 @@ async fn serve(h: &Harness, database: &TestDatabase, dir: &std::path::Path) -> P
             &h.sim(partner).base_url,
         );
     }
+    // Trusted by configuration, as a real identity provider is: no development mode.
+    config.push_str(&format!(
+        "\n[auth]\naudience = \"{AUDIENCE}\"\n[[auth.issuers]]\nissuer = \"{}\"\n",
+        h.issuer.issuer
+    ));
     let path = dir.join(format!("shcr-{port}.toml"));
     std::fs::write(&path, config).unwrap();
     let child = Command::new(BIN)
@@ -91,8 +97,14 @@ async fn two_facade_processes_share_one_postgres() {
         serve(&h, &database, dir.path()).await,
     );
     let search = format!("fhir/Observation?patient={ALICE}&_count=100");
+    let clinician = production_token(&h.issuer, Profile::Clinician);
+    assert_eq!(
+        h.get(&format!("{}/{search}", a.base)).await.status,
+        401,
+        "a development token is refused outside development mode"
+    );
 
-    let first = h.get(&format!("{}/{search}", a.base)).await;
+    let first = h.get_as(&format!("{}/{search}", a.base), &clinician).await;
     assert_eq!(first.status, 200, "{}", first.text);
     assert_eq!(first.fhir()["total"], 27);
     assert_eq!(
@@ -101,7 +113,7 @@ async fn two_facade_processes_share_one_postgres() {
         "process A resolved the NHS number"
     );
 
-    let second = h.get(&format!("{}/{search}", b.base)).await;
+    let second = h.get_as(&format!("{}/{search}", b.base), &clinician).await;
     assert_eq!(second.status, 200, "{}", second.text);
     assert_eq!(second.fhir()["total"], 27);
     assert_eq!(
@@ -124,13 +136,14 @@ async fn two_facade_processes_share_one_postgres() {
     let created = h
         .client
         .post(format!("{}/fhir/Consent", a.base))
+        .bearer_auth(production_token(&h.issuer, Profile::PrivacyOfficer))
         .header("content-type", "application/fhir+json")
         .body(consent.to_string())
         .send()
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    let refused = h.get(&format!("{}/{search}", b.base)).await;
+    let refused = h.get_as(&format!("{}/{search}", b.base), &clinician).await;
     assert_eq!(refused.status, 403, "{}", refused.text);
     assert_eq!(outcome_issue(&refused)["code"], "suppressed");
     h.stop().await;

@@ -8,18 +8,24 @@ use std::time::{Duration, Instant};
 use actix_web::dev::ServerHandle;
 use reqwest::StatusCode;
 use serde_json::Value;
-use shcr_facade::config::Config;
+use shcr_facade::config::{Config, IssuerConfig};
+use shcr_facade::sim::issuer::{DevIssuer, Profile, TokenRequest};
 use shcr_facade::sim::{Faults, PartnerData, SimPartner};
 
 pub const ALICE: &str = "9990000018";
 pub const GP: &str = "riverside-gp";
 pub const ACUTE: &str = "northgate-acute";
 pub const COMMUNITY: &str = "valley-community";
+/// The audience every test facade expects (instances of one deployment share it).
+pub const AUDIENCE: &str = "https://shcr.test/fhir";
 
 pub struct Harness {
     pub base: String,
+    /// Sends a clinician's token unless a request sets its own `Authorization`.
     pub client: reqwest::Client,
     pub config: Config,
+    /// The development issuer the facade trusts.
+    pub issuer: DevIssuer,
     _database: tempfile::TempDir,
     sims: Vec<(String, SimPartner)>,
     facade: ServerHandle,
@@ -92,6 +98,8 @@ impl Harness {
         let mut config = test_config();
         let (database, url) = sqlite_url();
         config.database.url = url;
+        let issuer = start_issuer();
+        trust(&mut config, &issuer);
         tweak(&mut config);
         let mut sims = Vec::new();
         for partner in &mut config.partners {
@@ -103,8 +111,9 @@ impl Harness {
         let (base, facade) = start_facade(config.clone());
         Harness {
             base,
-            client: client(),
+            client: client_as(&token(&issuer, Profile::Clinician)),
             config,
+            issuer,
             _database: database,
             sims,
             facade,
@@ -129,6 +138,17 @@ impl Harness {
             .expect("known partner");
         let (_, sim) = self.sims.remove(index);
         sim.stop().await;
+    }
+
+    /// A development token of `profile`.
+    pub fn token(&self, profile: Profile) -> String {
+        token(&self.issuer, profile)
+    }
+
+    /// GET as the holder of `token`.
+    pub async fn get_as(&self, path: &str, token: &str) -> Reply {
+        self.get_with(path, &[("authorization", &format!("Bearer {token}"))])
+            .await
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -160,7 +180,12 @@ impl Harness {
 
     /// GET, expect 200, return the R4-checked JSON body.
     pub async fn ok(&self, path: &str) -> Value {
-        let reply = self.get(path).await;
+        self.ok_as(path, &self.token(Profile::Clinician)).await
+    }
+
+    /// `ok` as the holder of `token`.
+    pub async fn ok_as(&self, path: &str, token: &str) -> Value {
+        let reply = self.get_as(path, token).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.text);
         reply.fhir()
     }
@@ -170,7 +195,59 @@ impl Harness {
         for (_, sim) in self.sims {
             sim.stop().await;
         }
+        self.issuer.stop().await;
     }
+}
+
+/// A development issuer on an ephemeral loopback port, minting for `AUDIENCE`.
+pub fn start_issuer() -> DevIssuer {
+    DevIssuer::start(TcpListener::bind("127.0.0.1:0").expect("bind"), AUDIENCE)
+        .expect("issuer starts")
+}
+
+/// Makes `config` trust `issuer` in development mode, expecting `AUDIENCE`.
+pub fn trust(config: &mut Config, issuer: &DevIssuer) {
+    config.auth.dev_mode = true;
+    config.auth.audience = Some(AUDIENCE.into());
+    config.auth.issuers = vec![IssuerConfig {
+        issuer: issuer.issuer.clone(),
+        acr_values: Vec::new(),
+    }];
+}
+
+pub fn token(issuer: &DevIssuer, profile: Profile) -> String {
+    issuer.token(&TokenRequest {
+        profile: Some(profile),
+        ..TokenRequest::default()
+    })
+}
+
+/// A token of `profile` as an ordinary identity provider would issue it: without the
+/// development marker, for a facade that trusts the issuer by configuration alone.
+pub fn production_token(issuer: &DevIssuer, profile: Profile) -> String {
+    let mut claims = issuer.claims(&TokenRequest {
+        profile: Some(profile),
+        ..TokenRequest::default()
+    });
+    claims
+        .as_object_mut()
+        .expect("claims")
+        .remove(shcr_facade::auth::DEV_CLAIM);
+    issuer.sign(&claims)
+}
+
+/// A client that sends `token` with every request that sets no `Authorization`.
+pub fn client_as(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("header value"),
+    );
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 /// A facade on an ephemeral port; returns its FHIR base and handle.

@@ -4,6 +4,7 @@ mod databases;
 mod deployment;
 mod harness;
 
+mod auth;
 mod cli;
 mod errors;
 mod faults;

@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 use shcr_facade::sim::PartnerData;
+use shcr_facade::sim::issuer::Profile;
 
 use crate::harness::*;
 
@@ -20,10 +21,15 @@ pub fn objection(nhs: &str, status: &str, performer: Value) -> Value {
     })
 }
 
+fn officer(h: &Harness) -> String {
+    h.token(Profile::PrivacyOfficer)
+}
+
 async fn send(h: &Harness, method: &str, path: &str, body: &Value) -> Reply {
     let request = h
         .client
         .request(method.parse().unwrap(), format!("{}/{path}", h.base))
+        .bearer_auth(officer(h))
         .header("content-type", "application/fhir+json")
         .body(body.to_string());
     let started = std::time::Instant::now();
@@ -136,7 +142,9 @@ async fn the_objection_lifecycle_hides_and_shows_the_record_at_once() {
         assert_eq!(updated.status, 200, "{status}: {}", updated.text);
         assert_every_path(&h, if visible { 200 } else { 403 }, &page_link).await;
     }
-    let history = h.ok(&format!("Consent/{HANNAH}/_history")).await;
+    let history = h
+        .ok_as(&format!("Consent/{HANNAH}/_history"), &officer(&h))
+        .await;
     let statuses: Vec<&str> = history["entry"]
         .as_array()
         .unwrap()
@@ -155,11 +163,15 @@ async fn the_objection_lifecycle_hides_and_shows_the_record_at_once() {
             "proposed"
         ]
     );
-    let first_version = h.ok(&format!("Consent/{HANNAH}/_history/1")).await;
+    let first_version = h
+        .ok_as(&format!("Consent/{HANNAH}/_history/1"), &officer(&h))
+        .await;
     assert_eq!(first_version["status"], "proposed");
-    let current = h.ok(&format!("Consent/{HANNAH}")).await;
+    let current = h.ok_as(&format!("Consent/{HANNAH}"), &officer(&h)).await;
     assert_eq!(current["meta"]["versionId"], "7");
-    let search = h.ok(&format!("Consent?patient=Patient/{HANNAH}")).await;
+    let search = h
+        .ok_as(&format!("Consent?patient=Patient/{HANNAH}"), &officer(&h))
+        .await;
     assert_eq!(ids(&search), [HANNAH]);
     h.stop().await;
 }
@@ -235,6 +247,7 @@ async fn bad_or_repeated_objections_are_refused() {
     let xxe = h
         .client
         .post(format!("{}/Consent", h.base))
+        .bearer_auth(officer(&h))
         .header("content-type", "application/fhir+xml")
         .body(r#"<?xml version="1.0"?><!DOCTYPE c [<!ENTITY x SYSTEM "file:///etc/passwd">]><Consent xmlns="http://hl7.org/fhir"><status value="&x;"/></Consent>"#)
         .send()
@@ -242,7 +255,10 @@ async fn bad_or_repeated_objections_are_refused() {
         .unwrap();
     assert_eq!(xxe.status(), 400);
     assert!(!xxe.text().await.unwrap().contains("root:"));
-    assert_eq!(h.get("Consent/9990000018").await.status, 404);
+    assert_eq!(
+        h.get_as("Consent/9990000018", &officer(&h)).await.status,
+        404
+    );
     h.stop().await;
 }
 

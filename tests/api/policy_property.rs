@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use shcr_facade::sim::PartnerData;
 
 use crate::harness::*;
+use shcr_facade::sim::issuer::Profile;
 
 const PARTNERS: [&str; 3] = [GP, ACUTE, COMMUNITY];
 const NHS: [&str; 3] = ["9990000107", "9990000115", "9990000123"];
@@ -274,6 +275,7 @@ async fn check(case: &Case) {
             let created = h
                 .client
                 .post(format!("{}/Consent", h.base))
+                .bearer_auth(h.token(Profile::PrivacyOfficer))
                 .header("content-type", "application/fhir+json")
                 .body(consent.to_string())
                 .send()

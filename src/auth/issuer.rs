@@ -1,0 +1,161 @@
+//! A trusted OpenID Connect issuer: its discovery document and signing keys, fetched
+//! through `openidconnect` when first needed, kept, and fetched again when a token
+//! names a key not seen yet (key rotation), at most once per interval.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::DecodingKey;
+use jsonwebtoken::jwk::Jwk;
+use openidconnect::IssuerUrl;
+use openidconnect::core::CoreProviderMetadata;
+use serde_json::Value;
+
+use crate::config::IssuerConfig;
+
+/// Discovery and JWKS answers must come quickly: a request is waiting.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("the identity provider cannot be reached")]
+    Unreachable,
+    #[error("the token's signing key is not one of the issuer's keys")]
+    UnknownKey,
+}
+
+/// What was fetched from the issuer.
+struct Fetched {
+    /// The discovery document as published.
+    metadata: Value,
+    keys: Vec<Jwk>,
+}
+
+pub struct TrustedIssuer {
+    pub config: IssuerConfig,
+    fetched: RwLock<Option<Arc<Fetched>>>,
+    /// Held while fetching, so that concurrent requests wait for one fetch; holds
+    /// when the last fetch started, to rate-limit refetches on unknown `kid`s.
+    last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    refetch_interval: Duration,
+}
+
+impl TrustedIssuer {
+    pub fn new(config: IssuerConfig, refetch_interval: Duration) -> TrustedIssuer {
+        TrustedIssuer {
+            config,
+            fetched: RwLock::new(None),
+            last_fetch: tokio::sync::Mutex::new(None),
+            refetch_interval,
+        }
+    }
+
+    /// The key a token signed with `kid` (or the only key, if `kid` is absent) must
+    /// verify against, with the key's own algorithm if it declares one.
+    pub async fn key(&self, kid: Option<&str>) -> Result<(DecodingKey, Option<String>), KeyError> {
+        if let Some(found) = self.cached().and_then(|f| pick(&f.keys, kid)) {
+            return found;
+        }
+        let fetched = self.refresh().await?;
+        pick(&fetched.keys, kid).unwrap_or(Err(KeyError::UnknownKey))
+    }
+
+    /// The issuer's discovery document (fetched if not yet).
+    pub async fn metadata(&self) -> Result<Value, KeyError> {
+        match self.cached() {
+            Some(fetched) => Ok(fetched.metadata.clone()),
+            None => Ok(self.refresh().await?.metadata.clone()),
+        }
+    }
+
+    fn cached(&self) -> Option<Arc<Fetched>> {
+        self.fetched.read().ok().and_then(|f| f.clone())
+    }
+
+    /// Fetches again unless a fetch started within the interval (one second while
+    /// nothing is known yet); what another request fetched meanwhile is used as is.
+    async fn refresh(&self) -> Result<Arc<Fetched>, KeyError> {
+        let before = self.cached();
+        let mut last = self.last_fetch.lock().await;
+        let current = self.cached();
+        if let Some(current) = &current {
+            let fetched_meanwhile = before.as_ref().is_none_or(|b| !Arc::ptr_eq(b, current));
+            if fetched_meanwhile {
+                return Ok(current.clone());
+            }
+        }
+        let interval = match current {
+            Some(_) => self.refetch_interval,
+            None => Duration::from_secs(1),
+        };
+        if last.is_some_and(|t| t.elapsed() < interval) {
+            return match current {
+                Some(current) => Ok(current),
+                None => Err(KeyError::Unreachable),
+            };
+        }
+        *last = Some(Instant::now());
+        let issuer = self.config.issuer.clone();
+        let fetched = Arc::new(discover(&issuer).await.map_err(|reason| {
+            tracing::warn!(issuer, reason, "identity provider discovery failed");
+            KeyError::Unreachable
+        })?);
+        if let Ok(mut slot) = self.fetched.write() {
+            *slot = Some(fetched.clone());
+        }
+        tracing::info!(
+            issuer,
+            keys = fetched.keys.len(),
+            "identity provider keys fetched"
+        );
+        Ok(fetched)
+    }
+}
+
+fn pick(
+    keys: &[Jwk],
+    kid: Option<&str>,
+) -> Option<Result<(DecodingKey, Option<String>), KeyError>> {
+    let jwk = match kid {
+        Some(kid) => keys
+            .iter()
+            .find(|k| k.common.key_id.as_deref() == Some(kid))?,
+        None if keys.len() == 1 => &keys[0],
+        None => return None,
+    };
+    let algorithm = jwk.common.key_algorithm.map(|a| a.to_string());
+    Some(
+        DecodingKey::from_jwk(jwk)
+            .map(|key| (key, algorithm))
+            .map_err(|_| KeyError::UnknownKey),
+    )
+}
+
+/// Discovery document and signing keys of `issuer`.
+async fn discover(issuer: &str) -> Result<Fetched, String> {
+    // No redirects: the keys come from where the configuration says, nowhere else.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(FETCH_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let issuer_url = IssuerUrl::new(issuer.to_string()).map_err(|e| e.to_string())?;
+    let metadata = CoreProviderMetadata::discover_async(issuer_url, &client)
+        .await
+        .map_err(|e| format!("{e}"))?;
+    let keys = metadata
+        .jwks()
+        .keys()
+        .iter()
+        .filter_map(|key| serde_json::to_value(key).ok())
+        // Encryption keys and keys of kinds we do not verify with are left out.
+        .filter(|key| {
+            key.get("use")
+                .and_then(Value::as_str)
+                .is_none_or(|u| u == "sig")
+        })
+        .filter_map(|key| serde_json::from_value::<Jwk>(key).ok())
+        .collect();
+    let metadata = serde_json::to_value(&metadata).map_err(|e| e.to_string())?;
+    Ok(Fetched { metadata, keys })
+}
