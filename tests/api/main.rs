@@ -11,6 +11,7 @@ mod faults;
 mod formats;
 mod metadata;
 mod objection;
+mod oidc;
 mod paging;
 mod patient;
 mod policy;
