@@ -2,7 +2,7 @@
 //! (`__` separates levels: `SHCR_SERVER__PORT=9090`), validated before anything starts.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
@@ -45,6 +45,10 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Largest request body accepted (POST _search), in bytes.
     pub max_body_bytes: usize,
+    /// Names this Shared Care Record in the hop header when it asks partners (so two
+    /// records joined both ways never loop); shared by its instances. Defaults to
+    /// `public_base_url`, else one made up at start.
+    pub deployment_id: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +59,7 @@ impl Default for ServerConfig {
             public_base_url: None,
             workers: 0,
             max_body_bytes: 64 * 1024,
+            deployment_id: None,
         }
     }
 }
@@ -276,6 +281,47 @@ pub struct PartnerConfig {
     pub base_url: String,
     pub resource_types: Vec<ResourceType>,
     pub timeout_ms: u64,
+    /// How the facade authenticates to the partner (never with the user's token).
+    #[serde(default)]
+    pub credentials: CredentialsConfig,
+}
+
+/// What the facade presents to a partner. Secrets are read from an environment
+/// variable or a file, never from the configuration file itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CredentialsConfig {
+    pub kind: CredentialsKind,
+    /// `bearer`: the variable or file holding the static token.
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    /// `client-credentials`: the partner's OAuth2 token endpoint and our client id.
+    pub token_url: Option<String>,
+    pub client_id: Option<String>,
+    /// Space-separated scopes to ask for (e.g. `system/*.rs`).
+    pub scope: Option<String>,
+    /// The `resource` (audience) to ask a token for, when the server wants one.
+    pub resource: Option<String>,
+    /// Client secret, from a variable or a file (client_secret_basic)...
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    /// ...or a private key (PKCS#8 PEM) for `private_key_jwt`, as SMART Backend Services.
+    pub private_key_file: Option<PathBuf>,
+    /// RS384 or ES384.
+    pub private_key_alg: Option<String>,
+    /// `kid` of that key, as registered with the partner.
+    pub private_key_id: Option<String>,
+    /// Mutual TLS: a PEM file with our client certificate chain and its private key.
+    pub client_certificate_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialsKind {
+    #[default]
+    None,
+    Bearer,
+    ClientCredentials,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -411,6 +457,9 @@ impl Config {
             if p.name.trim().is_empty() {
                 return Err(invalid(field("name"), "must not be empty"));
             }
+            p.credentials
+                .validate()
+                .map_err(|(name, reason)| invalid(field(&format!("credentials.{name}")), reason))?;
             if !(3..=10).contains(&p.ods_code.len())
                 || !p
                     .ods_code
@@ -513,6 +562,52 @@ impl Config {
 impl PartnerConfig {
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+}
+
+impl CredentialsConfig {
+    /// Checks that the fields the kind needs are there, and only one source per secret.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let one_of =
+            |name: &'static str, sources: &[bool]| match sources.iter().filter(|s| **s).count() {
+                1 => Ok(()),
+                0 => Err((name, "is needed".to_string())),
+                _ => Err((name, "give one source only".to_string())),
+            };
+        match self.kind {
+            CredentialsKind::None => Ok(()),
+            CredentialsKind::Bearer => one_of(
+                "token_env",
+                &[self.token_env.is_some(), self.token_file.is_some()],
+            ),
+            CredentialsKind::ClientCredentials => {
+                let url = self
+                    .token_url
+                    .as_deref()
+                    .ok_or(("token_url", "is needed".to_string()))?;
+                let url = Url::parse(url).map_err(|e| ("token_url", e.to_string()))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(("token_url", "must be an http(s) URL".into()));
+                }
+                if self.client_id.as_deref().is_none_or(str::is_empty) {
+                    return Err(("client_id", "is needed".into()));
+                }
+                one_of(
+                    "client_secret_env",
+                    &[
+                        self.client_secret_env.is_some(),
+                        self.client_secret_file.is_some(),
+                        self.private_key_file.is_some(),
+                    ],
+                )?;
+                if self.private_key_file.is_some()
+                    && !matches!(self.private_key_alg.as_deref(), Some("RS384" | "ES384"))
+                {
+                    return Err(("private_key_alg", "must be RS384 or ES384".into()));
+                }
+                Ok(())
+            }
+        }
     }
 }
 

@@ -15,14 +15,15 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::dev::{Server, Service};
+use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{App, HttpServer, web};
+use futures_util::future::LocalBoxFuture;
 
 use config::Config;
-use federation::Federation;
 use federation::cursor::PageSealer;
 use federation::identity::PatientLinks;
+use federation::{Federation, MAX_HOPS, VISITED};
 use fhir::search::PageLimits;
 use http::AppState;
 use store::Store;
@@ -90,11 +91,23 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
         n => n,
     };
     let policy = Arc::new(policy::Policy::new(&config.policy));
+    let credentials = Arc::new(
+        federation::load_credentials(&config)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+    );
+    let deployment_id: Arc<str> = config
+        .server
+        .deployment_id
+        .clone()
+        .or_else(|| config.server.public_base_url.clone())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+        .into();
     let authenticator = Arc::new(auth::Authenticator::new(&config.auth, &base));
     let app_base = base.clone();
     let server = HttpServer::new(move || {
+        let deployment_id = deployment_id.clone();
         let state = AppState {
-            federation: Federation::new(&config, links.clone()),
+            federation: Federation::new(&config, &credentials, &deployment_id, links.clone()),
             sealer: sealer.clone(),
             base: app_base.clone(),
             page_limits: PageLimits {
@@ -114,7 +127,7 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
         App::new()
             .app_data(web::Data::new(state))
             .wrap(cors(&config.auth.cors_allowed_origins))
-            .wrap_fn(|req, srv| {
+            .wrap_fn(move |req, srv| {
                 let started = Instant::now();
                 let request_id = req
                     .headers()
@@ -128,7 +141,24 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
                 let method = req.method().to_string();
                 // The route pattern, not the path: paths and queries carry NHS numbers.
                 let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-                let response = srv.call(req);
+                // The records this request passed through go on with every partner call
+                // made for it; one that has been here already is refused, not followed.
+                let visited = http::visited(&req);
+                let looped =
+                    visited.iter().any(|hop| **hop == *deployment_id) || visited.len() >= MAX_HOPS;
+                let response: LocalBoxFuture<'static, Result<ServiceResponse, actix_web::Error>> =
+                    match looped {
+                        true => {
+                            let refused = req.into_response(http::loop_refused());
+                            Box::pin(async move { Ok(refused) })
+                        }
+                        false => {
+                            let call = srv.call(req);
+                            Box::pin(VISITED.scope(visited, async move {
+                                call.await.map(ServiceResponse::map_into_boxed_body)
+                            }))
+                        }
+                    };
                 async move {
                     let mut response = response.await?;
                     let status = response.status().as_u16();

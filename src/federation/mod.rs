@@ -4,6 +4,7 @@
 //! Everything returned from here is in facade form (facade ids, rewritten references,
 //! origin tag). Policy is applied by the caller, never here.
 
+pub mod credentials;
 pub mod cursor;
 pub mod identity;
 pub mod partner;
@@ -14,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use reqwest::Client;
 use serde_json::Value;
 use std::future::Future;
 
@@ -28,9 +28,43 @@ use crate::fhir::search::value::{ReferenceValue, SearchValue};
 use crate::fhir::search::{NHS_NUMBER_SYSTEM, SearchRequest};
 use crate::fhir::{NhsNumber, ResourceType, id::split_facade_id};
 use crate::store::StoreError;
+use credentials::Credentials;
 use identity::{LocalIds, PatientLinks, nhs_number_of};
 use partner::{ExchangeLimits, Partner, PartnerFailure};
 use report::{PartnerReport, PartnerStatus};
+
+tokio::task_local! {
+    /// The Shared Care Records the request being answered has already passed through
+    /// (its hop header), carried on to every partner asked on its behalf.
+    pub static VISITED: Vec<String>;
+}
+
+/// Most Shared Care Records one request may pass through.
+pub const MAX_HOPS: usize = 4;
+
+/// The hop header for a request this facade sends: the records already passed
+/// through, then this one.
+fn outbound_hops(deployment_id: &str) -> String {
+    let mut hops = VISITED.try_with(|v| v.clone()).unwrap_or_default();
+    hops.push(deployment_id.to_string());
+    hops.join(",")
+}
+
+/// Partner credentials by partner id, loaded once and shared by every worker.
+pub type PartnerCredentials = HashMap<String, Arc<Credentials>>;
+
+/// Loads every partner's credentials; fails naming the partner whose cannot be read.
+pub fn load_credentials(config: &Config) -> Result<PartnerCredentials, String> {
+    config
+        .partners
+        .iter()
+        .map(|p| {
+            Credentials::load(&p.credentials)
+                .map(|c| (p.id.clone(), Arc::new(c)))
+                .map_err(|e| format!("partners '{}' credentials: {e}", p.id))
+        })
+        .collect()
+}
 
 /// One resource type's search at one partner.
 type TypeResult = (ResourceType, Result<partner::Pages, PartnerFailure>);
@@ -75,30 +109,34 @@ pub enum ReadFailure {
 pub struct Federation {
     /// In configuration order, except that the demographics authority comes first.
     partners: Vec<Arc<Partner>>,
-    client: Client,
     links: PatientLinks,
     limits: ExchangeLimits,
     deadline: Duration,
 }
 
 impl Federation {
-    pub fn new(config: &Config, links: PatientLinks) -> Federation {
+    /// `deployment_id` names this Shared Care Record in hop headers.
+    pub fn new(
+        config: &Config,
+        credentials: &PartnerCredentials,
+        deployment_id: &str,
+        links: PatientLinks,
+    ) -> Federation {
         let mut partners: Vec<Arc<Partner>> = config
             .partners
             .iter()
-            .map(|p| Arc::new(Partner::from_config(p)))
+            .map(|p| {
+                let credentials = credentials
+                    .get(&p.id)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(Credentials::none()));
+                Arc::new(Partner::from_config(p, credentials, deployment_id))
+            })
             .collect();
         partners.sort_by_key(|p| p.id != config.demographics_authority);
-        let client = Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .expect("HTTP client builds");
         let s = &config.search;
         Federation {
             partners,
-            client,
             links,
             limits: ExchangeLimits {
                 page_size: s.partner_page_size,
@@ -138,10 +176,7 @@ impl Federation {
                         .filter(|t| partner.serves(**t) && !ids.is_empty())
                         .filter_map(|t| query(partner, *t, &ids).map(|q| (*t, q)))
                         .map(|(t, q)| async move {
-                            (
-                                t,
-                                partner::search(&self.client, partner, t, &q, self.limits).await,
-                            )
+                            (t, partner::search(partner, t, &q, self.limits).await)
                         })
                         .collect();
                     let results = join_all(searches).await;
@@ -376,7 +411,7 @@ impl Federation {
         bounded(
             partner,
             deadline,
-            partner::read(&self.client, partner, resource_type, local_id, max),
+            partner::read(partner, resource_type, local_id, max),
         )
         .await
     }
@@ -455,14 +490,7 @@ impl Federation {
         partner: &Partner,
         query: &[(String, String)],
     ) -> Result<Vec<Value>, PartnerFailure> {
-        let pages = partner::search(
-            &self.client,
-            partner,
-            ResourceType::Patient,
-            query,
-            self.limits,
-        )
-        .await?;
+        let pages = partner::search(partner, ResourceType::Patient, query, self.limits).await?;
         Ok(pages.resources)
     }
 }

@@ -3,14 +3,20 @@
 //! Partners are untrusted: bodies are size-capped, must be JSON of the expected shape,
 //! and a `next` link is followed only if it stays under the configured base URL.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use url::Url;
 
+use super::credentials::Credentials;
 use crate::config::PartnerConfig;
 use crate::fhir::ResourceType;
+
+/// The header that lists the Shared Care Records a request has passed through, so
+/// that two facades configured as each other's partners never loop.
+pub const HOP_HEADER: &str = "x-shcr-hop";
 
 /// A configured partner.
 #[derive(Debug)]
@@ -21,10 +27,19 @@ pub struct Partner {
     pub base_url: Url,
     pub resource_types: Vec<ResourceType>,
     pub timeout: Duration,
+    credentials: Arc<Credentials>,
+    /// This worker's connection pool to the partner (with our client certificate, if any).
+    client: Client,
+    /// This Shared Care Record's own id, added to the hop header of every request.
+    deployment_id: String,
 }
 
 impl Partner {
-    pub fn from_config(config: &PartnerConfig) -> Partner {
+    pub fn from_config(
+        config: &PartnerConfig,
+        credentials: Arc<Credentials>,
+        deployment_id: &str,
+    ) -> Partner {
         let mut base_url =
             Url::parse(&config.base_url).expect("partner base_url validated at start");
         if !base_url.path().ends_with('/') {
@@ -37,6 +52,9 @@ impl Partner {
             base_url,
             resource_types: config.resource_types.clone(),
             timeout: config.timeout(),
+            client: http_client(&credentials),
+            credentials,
+            deployment_id: deployment_id.to_string(),
         }
     }
 
@@ -70,6 +88,23 @@ impl Partner {
     }
 }
 
+/// A connection pool for one partner: no redirects followed, our client certificate
+/// presented if one is configured.
+fn http_client(credentials: &Credentials) -> Client {
+    let mut builder = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(30));
+    if let Some(identity) = credentials
+        .client_identity
+        .as_deref()
+        .and_then(|pem| reqwest::Identity::from_pem(pem).ok())
+    {
+        builder = builder.identity(identity);
+    }
+    builder.build().expect("HTTP client builds")
+}
+
 /// What went wrong talking to a partner.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PartnerFailure {
@@ -83,6 +118,10 @@ pub enum PartnerFailure {
     Malformed(&'static str),
     #[error("sent a response larger than the facade accepts")]
     TooLarge,
+    #[error("did not give the facade an access token")]
+    CredentialsRefused,
+    #[error("is a Shared Care Record this request has already passed through")]
+    LoopRefused,
 }
 
 /// Limits applied to every partner exchange.
@@ -102,7 +141,6 @@ pub struct Pages {
 }
 
 pub async fn search(
-    client: &Client,
     partner: &Partner,
     resource_type: ResourceType,
     query: &[(String, String)],
@@ -113,7 +151,7 @@ pub async fn search(
     let mut url = partner.url(resource_type.as_str(), &query);
     let mut pages = Pages::default();
     for page in 0.. {
-        let bundle = fetch_json(client, &url, limits.max_response_bytes)
+        let bundle = fetch_json(partner, &url, limits.max_response_bytes)
             .await?
             .ok_or(PartnerFailure::HttpStatus(404))?;
         if bundle["resourceType"] != "Bundle" {
@@ -145,14 +183,13 @@ pub async fn search(
 
 /// Reads one resource; `Ok(None)` when the partner says it does not exist.
 pub async fn read(
-    client: &Client,
     partner: &Partner,
     resource_type: ResourceType,
     local_id: &str,
     max_response_bytes: usize,
 ) -> Result<Option<Value>, PartnerFailure> {
     let url = partner.url(&format!("{resource_type}/{local_id}"), &[]);
-    let resource = fetch_json(client, &url, max_response_bytes).await?;
+    let resource = fetch_json(partner, &url, max_response_bytes).await?;
     match resource {
         Some(r) if r["resourceType"] == resource_type.as_str() && r["id"] == local_id => {
             Ok(Some(r))
@@ -166,13 +203,19 @@ pub async fn read(
 
 /// GETs `url` as FHIR JSON: `Ok(None)` on 404/410, capped at `max_bytes`.
 async fn fetch_json(
-    client: &Client,
+    partner: &Partner,
     url: &Url,
     max_bytes: usize,
 ) -> Result<Option<Value>, PartnerFailure> {
-    let mut response = client
+    let request = partner
+        .client
         .get(url.clone())
         .header(reqwest::header::ACCEPT, "application/fhir+json")
+        .header(HOP_HEADER, super::outbound_hops(&partner.deployment_id));
+    let mut response = partner
+        .credentials
+        .authorize(&partner.client, request)
+        .await?
         .send()
         .await
         .map_err(|e| {
@@ -184,6 +227,7 @@ async fn fetch_json(
         })?;
     match response.status() {
         StatusCode::NOT_FOUND | StatusCode::GONE => return Ok(None),
+        StatusCode::LOOP_DETECTED => return Err(PartnerFailure::LoopRefused),
         s if !s.is_success() => return Err(PartnerFailure::HttpStatus(s.as_u16())),
         _ => {}
     }
@@ -214,15 +258,20 @@ mod tests {
     use super::*;
 
     fn partner(base: &str) -> Partner {
-        Partner::from_config(&PartnerConfig {
-            id: "gp".into(),
-            name: "GP".into(),
-            ods_code: "A81001".into(),
-            kind: crate::config::PartnerKind::Fhir,
-            base_url: base.into(),
-            resource_types: vec![ResourceType::Observation],
-            timeout_ms: 100,
-        })
+        Partner::from_config(
+            &PartnerConfig {
+                id: "gp".into(),
+                name: "GP".into(),
+                ods_code: "A81001".into(),
+                kind: crate::config::PartnerKind::Fhir,
+                base_url: base.into(),
+                resource_types: vec![ResourceType::Observation],
+                timeout_ms: 100,
+                credentials: Default::default(),
+            },
+            std::sync::Arc::new(crate::federation::credentials::Credentials::none()),
+            "test",
+        )
     }
 
     #[test]

@@ -34,6 +34,8 @@ impl PartnerStatus {
             PartnerStatus::Failed(PartnerFailure::HttpStatus(_)) => "error-response",
             PartnerStatus::Failed(PartnerFailure::Malformed(_)) => "malformed-response",
             PartnerStatus::Failed(PartnerFailure::TooLarge) => "too-large",
+            PartnerStatus::Failed(PartnerFailure::CredentialsRefused) => "credentials-refused",
+            PartnerStatus::Failed(PartnerFailure::LoopRefused) => "loop-refused",
         }
     }
 }
@@ -149,15 +151,20 @@ mod tests {
     use super::*;
 
     fn partner() -> Arc<Partner> {
-        Arc::new(Partner::from_config(&crate::config::PartnerConfig {
-            id: "gp".into(),
-            name: "Riverside Medical Practice".into(),
-            ods_code: "A81001".into(),
-            kind: crate::config::PartnerKind::Fhir,
-            base_url: "http://127.0.0.1:9/fhir".into(),
-            resource_types: vec![crate::fhir::ResourceType::Observation],
-            timeout_ms: 100,
-        }))
+        Arc::new(Partner::from_config(
+            &crate::config::PartnerConfig {
+                id: "gp".into(),
+                name: "Riverside Medical Practice".into(),
+                ods_code: "A81001".into(),
+                kind: crate::config::PartnerKind::Fhir,
+                base_url: "http://127.0.0.1:9/fhir".into(),
+                resource_types: vec![crate::fhir::ResourceType::Observation],
+                timeout_ms: 100,
+                credentials: Default::default(),
+            },
+            std::sync::Arc::new(crate::federation::credentials::Credentials::none()),
+            "test",
+        ))
     }
 
     #[test]

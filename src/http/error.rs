@@ -55,6 +55,12 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     BusinessRule(String),
+    /// The request has already passed through this Shared Care Record, or through
+    /// too many: two records joined both ways must not ask each other forever.
+    #[error(
+        "this request has already passed through this Shared Care Record, or through too many; it is not passed on again"
+    )]
+    LoopDetected,
     #[error("{0}")]
     Unauthenticated(#[from] AuthError),
     #[error("{0}")]
@@ -97,6 +103,7 @@ impl ApiError {
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Objection => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::LoopDetected => StatusCode::LOOP_DETECTED,
             ApiError::BusinessRule(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthenticated(AuthError::IssuerUnavailable) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -145,6 +152,7 @@ impl ApiError {
             ApiError::Unrepresentable => "exception",
             ApiError::Unavailable => "transient",
             ApiError::Conflict(_) => "duplicate",
+            ApiError::LoopDetected => "processing",
             ApiError::BusinessRule(_) => "business-rule",
             ApiError::Unauthenticated(AuthError::IssuerUnavailable) => "transient",
             ApiError::Unauthenticated(_) => "login",

@@ -53,6 +53,22 @@ pub struct AppState {
     pub emergency_sees_past_objection: bool,
 }
 
+/// The Shared Care Records a request says it has passed through (its hop header).
+pub fn visited(req: &actix_web::dev::ServiceRequest) -> Vec<String> {
+    req.headers()
+        .get_all(crate::federation::partner::HOP_HEADER)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|hop| hop.trim().to_string())
+        .filter(|hop| !hop.is_empty())
+        .collect()
+}
+
+/// The answer to a request that would loop between joined records (508).
+pub fn loop_refused() -> HttpResponse {
+    Output::JSON.error(ApiError::LoopDetected)
+}
+
 /// Who is asking: the bearer token validated (401, or 503 if its issuer cannot be
 /// reached).
 pub async fn principal(req: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {

@@ -24,7 +24,19 @@ struct SimState {
     base_url: String,
     data: PartnerData,
     faults: RwLock<Faults>,
-    requests: Mutex<Vec<String>>,
+    /// The `Authorization` header this partner demands (401 otherwise), if any.
+    required_authorization: RwLock<Option<String>>,
+    requests: Mutex<Vec<Received>>,
+}
+
+/// One request as the partner received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// `path?query`
+    pub target: String,
+    pub authorization: Option<String>,
+    /// The hop header (records the request passed through).
+    pub hops: Option<String>,
 }
 
 /// A running simulated partner on 127.0.0.1.
@@ -50,6 +62,7 @@ impl SimPartner {
             base_url: base_url.clone(),
             data,
             faults: RwLock::new(faults),
+            required_authorization: RwLock::new(None),
             requests: Mutex::new(Vec::new()),
         });
         let shared = web::Data::from(state.clone());
@@ -81,11 +94,25 @@ impl SimPartner {
 
     /// Every request received so far, as `path?query`.
     pub fn requests(&self) -> Vec<String> {
+        self.received().into_iter().map(|r| r.target).collect()
+    }
+
+    /// Every request received so far, with the headers that matter to the tests.
+    pub fn received(&self) -> Vec<Received> {
         self.state
             .requests
             .lock()
             .expect("request log lock")
             .clone()
+    }
+
+    /// Demands this `Authorization` header of every request (None: demands nothing).
+    pub fn require_authorization(&self, value: Option<&str>) {
+        *self
+            .state
+            .required_authorization
+            .write()
+            .expect("authorization lock") = value.map(str::to_string);
     }
 
     pub fn clear_requests(&self) {
@@ -120,6 +147,9 @@ async fn search(
     state: web::Data<SimState>,
 ) -> HttpResponse {
     let faults = state.record(&req);
+    if let Some(response) = state.refuse_unauthorized(&req) {
+        return response;
+    }
     if let Some(response) = faults.before_answer().await {
         return response;
     }
@@ -184,6 +214,9 @@ async fn read(
     state: web::Data<SimState>,
 ) -> HttpResponse {
     let faults = state.record(&req);
+    if let Some(response) = state.refuse_unauthorized(&req) {
+        return response;
+    }
     if let Some(response) = faults.before_answer().await {
         return response;
     }
@@ -202,11 +235,40 @@ async fn read(
 }
 
 impl SimState {
+    /// 401 unless the request carries the demanded `Authorization` header.
+    fn refuse_unauthorized(&self, req: &HttpRequest) -> Option<HttpResponse> {
+        let required = self
+            .required_authorization
+            .read()
+            .expect("authorization lock");
+        let given = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        match required.as_deref() {
+            Some(required) if given != Some(required) => Some(fhir_json(
+                actix_web::http::StatusCode::UNAUTHORIZED,
+                &json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]}),
+            )),
+            _ => None,
+        }
+    }
+
     fn record(&self, req: &HttpRequest) -> Faults {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         self.requests
             .lock()
             .expect("request log lock")
-            .push(format!("{}?{}", req.path(), req.query_string()));
+            .push(Received {
+                target: format!("{}?{}", req.path(), req.query_string()),
+                authorization: header("authorization"),
+                hops: header("x-shcr-hop"),
+            });
         self.faults.read().expect("faults lock").clone()
     }
 }

@@ -6,6 +6,7 @@ mod harness;
 
 mod auth;
 mod cli;
+mod credentials;
 mod errors;
 mod faults;
 mod formats;

@@ -14,11 +14,11 @@ use crate::harness::*;
 
 const SEARCH: &str = "Observation?patient=9990000018";
 
-struct Provider {
+pub struct Provider {
     child: Child,
     /// Held open: the provider stops when it closes.
     _stdin: ChildStdin,
-    issuer: String,
+    pub issuer: String,
 }
 
 impl Drop for Provider {
@@ -33,7 +33,8 @@ fn provider_dir() -> PathBuf {
 }
 
 /// Starts the provider, or says why it cannot (which fails the run under CI).
-fn start_provider(test: &str) -> Option<Provider> {
+/// `outbound_jwks` is the public JWK Set of the facade's own `private_key_jwt` client.
+pub fn start_provider(test: &str, outbound_jwks: Option<&str>) -> Option<Provider> {
     let dir = provider_dir();
     if !dir.join("node_modules/oidc-provider").exists() {
         let reason = "oidc-provider not installed (npm ci --prefix tests/oidc)";
@@ -45,6 +46,10 @@ fn start_provider(test: &str) -> Option<Provider> {
         .arg("provider.mjs")
         .current_dir(&dir)
         .env("SHCR_AUDIENCE", AUDIENCE)
+        .env(
+            "SHCR_OUTBOUND_JWKS",
+            outbound_jwks.unwrap_or(r#"{"keys":[]}"#),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -95,7 +100,7 @@ impl Provider {
 #[tokio::test]
 async fn tokens_from_a_real_provider_are_validated() {
     let test = "tokens_from_a_real_provider_are_validated";
-    let Some(provider) = start_provider(test) else {
+    let Some(provider) = start_provider(test, None) else {
         return;
     };
     let issuer = provider.issuer.clone();

@@ -8,6 +8,11 @@
 //   shcr-backend  system scopes, no user
 //   shcr-ehr      user scopes; tokens carry a CIS2-style selected role (R8000)
 //   shcr-smart    patient scopes; tokens carry the launch patient 9990000018
+//   shcr-outbound the facade itself, asking for a partner's token (client secret)
+//   shcr-outbound-jwt  the same with private_key_jwt (ES384), its public key in
+//                 SHCR_OUTBOUND_JWKS
+// Tokens for the resource https://partner.test/fhir live 4 seconds, so that renewal
+// can be watched.
 import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -34,6 +39,11 @@ const client = (id, scope) => ({
   scope,
 });
 
+const partnerResource = 'https://partner.test/fhir';
+const outboundJwks = process.env.SHCR_OUTBOUND_JWKS
+  ? JSON.parse(process.env.SHCR_OUTBOUND_JWKS)
+  : { keys: [] };
+
 const server = http.createServer();
 server.listen(0, '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
@@ -42,7 +52,16 @@ server.listen(0, '127.0.0.1', () => {
       client('shcr-backend', 'system/*.rs'),
       client('shcr-ehr', 'user/*.rs user/Observation.rs user/Encounter.rs'),
       client('shcr-smart', 'patient/*.rs'),
+      client('shcr-outbound', 'system/*.rs'),
+      {
+        ...client('shcr-outbound-jwt', 'system/*.rs'),
+        client_secret: undefined,
+        token_endpoint_auth_method: 'private_key_jwt',
+        token_endpoint_auth_signing_alg: 'ES384',
+        jwks: outboundJwks,
+      },
     ],
+    enabledJWA: { clientAuthSigningAlgValues: ['RS384', 'ES384'] },
     jwks: { keys: [signingKey] },
     scopes: clinicalScopes.split(' '),
     features: {
@@ -55,7 +74,7 @@ server.listen(0, '127.0.0.1', () => {
         getResourceServerInfo: (ctx, resource) => ({
           scope: clinicalScopes,
           audience: resource,
-          accessTokenTTL: 300,
+          accessTokenTTL: resource === partnerResource ? 4 : 300,
           accessTokenFormat: 'jwt',
           jwt: { sign: { alg: 'RS256' } },
         }),
