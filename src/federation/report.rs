@@ -212,10 +212,12 @@ mod tests {
             PartnerStatus::Failed(PartnerFailure::HttpStatus(500)),
             PartnerStatus::Failed(PartnerFailure::Malformed("Bundle")),
             PartnerStatus::Failed(PartnerFailure::TooLarge),
+            PartnerStatus::Failed(PartnerFailure::CredentialsRefused),
+            PartnerStatus::Failed(PartnerFailure::LoopRefused),
         ];
         for status in statuses {
             assert!(defined.contains(&status.code()), "{}", status.code());
         }
-        assert_eq!(defined.len(), 8);
+        assert_eq!(defined.len(), 10);
     }
 }

@@ -5,6 +5,7 @@ mod deployment;
 mod harness;
 
 mod auth;
+mod chain;
 mod cli;
 mod credentials;
 mod errors;
