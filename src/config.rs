@@ -670,6 +670,27 @@ timeout_ms = 1000
             (base().replace("1000", "0"), "partners[0].timeout_ms"),
             (
                 base().replace(
+                    "timeout_ms = 1000",
+                    "timeout_ms = 1000\ncredentials = { kind = \"bearer\" }",
+                ),
+                "partners[0].credentials.token_env",
+            ),
+            (
+                base().replace(
+                    "timeout_ms = 1000",
+                    "timeout_ms = 1000\ncredentials = { kind = \"client-credentials\", token_url = \"https://idp/token\", client_id = \"f\", private_key_file = \"k.pem\", private_key_alg = \"HS256\" }",
+                ),
+                "partners[0].credentials.private_key_alg",
+            ),
+            (
+                base().replace(
+                    "timeout_ms = 1000",
+                    "timeout_ms = 1000\ncredentials = { kind = \"client-credentials\", token_url = \"https://idp/token\", client_id = \"f\", client_secret = \"in-the-file\" }",
+                ),
+                "partners.0.credentials.client_secret",
+            ),
+            (
+                base().replace(
                     "demographics_authority = \"gp\"",
                     "demographics_authority = \"acute\"",
                 ),

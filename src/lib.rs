@@ -103,6 +103,11 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
         .into();
     let authenticator = Arc::new(auth::Authenticator::new(&config.auth, &base));
+    if config.auth.issuers.is_empty() {
+        tracing::warn!(
+            "no trusted token issuer configured: every FHIR request will be refused (401)"
+        );
+    }
     let app_base = base.clone();
     let server = HttpServer::new(move || {
         let deployment_id = deployment_id.clone();

@@ -146,6 +146,23 @@ async fn check(path: PathBuf) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let mut failures = 0;
+    if let Err(e) = shcr_facade::federation::load_credentials(&config) {
+        failures += 1;
+        println!("  FAIL  {e}");
+    }
+    let authenticator = shcr_facade::auth::Authenticator::new(&config.auth, "");
+    for issuer in authenticator.issuers() {
+        match issuer.metadata().await {
+            Ok(_) => println!("  ok    token issuer {}", issuer.config.issuer),
+            Err(_) => {
+                failures += 1;
+                println!(
+                    "  FAIL  token issuer {}: discovery or keys unreachable",
+                    issuer.config.issuer
+                );
+            }
+        }
+    }
     for partner in &config.partners {
         let url = format!("{}/metadata", partner.base_url.trim_end_matches('/'));
         let started = std::time::Instant::now();
@@ -185,7 +202,7 @@ async fn check(path: PathBuf) -> Result<(), String> {
         }
     }
     if failures > 0 {
-        Err(format!("{failures} partner(s) did not answer"))
+        Err(format!("{failures} check(s) failed"))
     } else {
         Ok(())
     }

@@ -77,6 +77,10 @@ impl Authenticator {
         &self.audience
     }
 
+    pub fn issuers(&self) -> &[TrustedIssuer] {
+        &self.issuers
+    }
+
     /// The first trusted issuer: the one advertised to SMART apps.
     pub fn primary_issuer(&self) -> Option<&TrustedIssuer> {
         self.issuers.first()

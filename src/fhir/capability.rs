@@ -78,6 +78,10 @@ mod tests {
     fn capability_statement_is_valid_r4_and_lists_every_type() {
         let cs = capability_statement("http://127.0.0.1:8080/fhir", "2026-01-01");
         fhir_codec::validate_r4_json(&cs).unwrap();
+        assert_eq!(
+            cs["rest"][0]["security"]["service"][0]["coding"][0]["code"],
+            "SMART-on-FHIR"
+        );
         let types: Vec<&str> = cs["rest"][0]["resource"]
             .as_array()
             .unwrap()

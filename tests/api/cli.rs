@@ -101,6 +101,16 @@ async fn check_reports_each_partner() {
         };
         config = config.replace(&format!("http://127.0.0.1:{port}/fhir"), &url);
     }
+    // One issuer that answers, one that does not; a partner secret that is missing.
+    config.push_str(&format!(
+        "\n[auth]\n[[auth.issuers]]\nissuer = \"{}\"\n[[auth.issuers]]\nissuer = \"http://127.0.0.1:1/idp\"\n",
+        h.issuer.issuer
+    ));
+    let config = config.replacen(
+        "timeout_ms = 2000\n",
+        "timeout_ms = 2000\ncredentials = { kind = \"bearer\", token_env = \"SHCR_CHECK_UNSET\" }\n",
+        1,
+    );
     let path = write_config("check", &config);
     let out = tokio::process::Command::new(BIN)
         .args(["check", "--config"])
@@ -119,6 +129,18 @@ async fn check_reports_each_partner() {
         stdout.contains("FAIL  Valley Community and Mental Health NHS Trust (RY2): unreachable"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(&format!("ok    token issuer {}", h.issuer.issuer)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL  token issuer http://127.0.0.1:1/idp"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL  partners 'riverside-gp' credentials: environment variable SHCR_CHECK_UNSET is not set"),
+        "{stdout}"
+    );
     h.stop().await;
 }
 
@@ -128,6 +150,8 @@ struct Demo {
     requests: Vec<(String, String)>,
     /// The `export NAME='token'` lines it printed.
     exports: Vec<String>,
+    /// The development issuer it printed.
+    issuer: String,
 }
 
 impl Demo {
@@ -166,11 +190,15 @@ impl Demo {
         let started = Instant::now();
         let mut requests = Vec::new();
         let mut exports = Vec::new();
+        let mut issuer = String::new();
         let mut comment = String::new();
         for line in stdout.lines() {
             let line = line.unwrap();
             if line.starts_with("export ") {
                 exports.push(line.clone());
+            }
+            if let Some(url) = line.strip_prefix("issuer   development tokens at ") {
+                issuer = url.to_string();
             }
             if let Some(c) = line.strip_prefix("# ") {
                 comment = c.to_string();
@@ -195,6 +223,7 @@ impl Demo {
             child,
             requests,
             exports,
+            issuer,
         }
     }
 
@@ -239,6 +268,49 @@ async fn demo_prints_requests_that_work() {
             .unwrap_or("200");
         assert_eq!(status, expected, "{what}: {command}");
     }
+
+    // `shcr-facade token` mints more from the running demo's issuer.
+    let minted = Command::new(BIN)
+        .args(["token", "--issuer", &demo.issuer, "--profile", "smart-app"])
+        .args(["--patient", "9990000026"])
+        .output()
+        .unwrap();
+    assert!(minted.status.success(), "{minted:?}");
+    let app = String::from_utf8(minted.stdout).unwrap().trim().to_string();
+    let (_, allergies) = demo
+        .requests
+        .iter()
+        .find(|(what, _)| what.starts_with("allergies"))
+        .expect("printed");
+    let base = allergies
+        .split('\'')
+        .nth(1)
+        .unwrap()
+        .split("/AllergyIntolerance")
+        .next()
+        .unwrap();
+    let brian = client_as(&app)
+        .get(format!("{base}/AllergyIntolerance?patient=9990000026"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        brian.status(),
+        200,
+        "the minted token is in Brian's context"
+    );
+    let alice = client_as(&app)
+        .get(format!("{base}/AllergyIntolerance?patient=9990000018"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alice.status(), 403);
+    let refused = Command::new(BIN)
+        .args(["token", "--issuer", "http://127.0.0.1:9/dev-issuer"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("demo"));
 }
 
 #[tokio::test]
