@@ -406,6 +406,14 @@ impl Config {
         }
         crate::store::parse_url(&self.database.url).map_err(|e| invalid("database.url", e))?;
         self.validate_auth()?;
+        if let Some(id) = &self.server.deployment_id
+            && !crate::federation::partner::is_deployment_id(id)
+        {
+            return Err(invalid(
+                "server.deployment_id",
+                "must be 1-200 of A-Z, a-z, 0-9 and - . _ : /",
+            ));
+        }
         if self.database.pool_size == 0 || self.database.connect_timeout_ms == 0 {
             return Err(invalid(
                 "database.pool_size",

@@ -144,6 +144,16 @@ impl Authenticator {
                 ));
             }
         }
+        // Page links are bound to who holds the token: it must say who that is.
+        let named = ["sub", "client_id"].iter().any(|c| {
+            claims
+                .get(*c)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty())
+        });
+        if !named {
+            return Err(invalid("the token names no subject (sub or client_id)"));
+        }
         Ok(self.principal(&issuer.config.issuer, &claims, purpose_header))
     }
 

@@ -18,6 +18,15 @@ use crate::fhir::ResourceType;
 /// that two facades configured as each other's partners never loop.
 pub const HOP_HEADER: &str = "x-shcr-hop";
 
+/// A record's id as it may travel in a hop header (a deployment id or base URL);
+/// anything else a client put there is dropped, not passed on.
+pub fn is_deployment_id(id: &str) -> bool {
+    (1..=200).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:/".contains(&b))
+}
+
 /// A configured partner.
 #[derive(Debug)]
 pub struct Partner {

@@ -60,7 +60,7 @@ pub fn visited(req: &actix_web::dev::ServiceRequest) -> Vec<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|hop| hop.trim().to_string())
-        .filter(|hop| !hop.is_empty())
+        .filter(|hop| crate::federation::partner::is_deployment_id(hop))
         .collect()
 }
 

@@ -139,6 +139,17 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
     )
     .await;
 
+    assert_invalid(
+        &h,
+        &with(&|c| {
+            let c = c.as_object_mut().unwrap();
+            c.remove("sub");
+            c.remove("client_id");
+        }),
+        "no subject",
+    )
+    .await;
+
     // Another issuer, not trusted; and its key used under the trusted issuer's name.
     let stranger = start_issuer();
     assert_invalid(&h, &token(&stranger, Profile::Clinician), "wrong issuer").await;

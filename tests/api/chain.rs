@@ -255,6 +255,24 @@ async fn records_joined_both_ways_refuse_the_loop() {
         .await;
     assert_eq!(refused.status, 508);
     assert_eq!(outcome_issue(&refused)["code"], "processing");
+    // What is not a record's id is dropped from the header, not passed on.
+    east.sims[0].clear_requests();
+    let odd = h
+        .get_with(
+            &format!("{}/{SEARCH}", east.base),
+            &[
+                ("authorization", &format!("Bearer {clinician}")),
+                ("x-shcr-hop", "<script>,a b"),
+            ],
+        )
+        .await;
+    assert_eq!(odd.status, 200);
+    assert!(
+        east.sims[0]
+            .received()
+            .iter()
+            .all(|r| r.hops.as_deref() == Some("east"))
+    );
     h.stop().await;
     east.stop().await;
     west.stop().await;
