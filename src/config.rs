@@ -313,6 +313,9 @@ pub struct CredentialsConfig {
     pub private_key_id: Option<String>,
     /// Mutual TLS: a PEM file with our client certificate chain and its private key.
     pub client_certificate_file: Option<PathBuf>,
+    /// A PEM file of CA certificates to trust for this partner's server certificate
+    /// (e.g. a private network's CA), besides the usual public roots.
+    pub ca_certificate_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -52,6 +52,8 @@ pub struct Credentials {
     kind: Kind,
     /// PEM of our client certificate and key, for mutual TLS.
     pub client_identity: Option<Vec<u8>>,
+    /// PEM of extra CA certificates to trust for the partner's server.
+    pub trusted_cas: Option<Vec<u8>>,
 }
 
 /// Never shows a secret: only which kind of credentials these are.
@@ -89,6 +91,7 @@ impl Credentials {
         Credentials {
             kind: Kind::None,
             client_identity: None,
+            trusted_cas: None,
         }
     }
 
@@ -105,6 +108,22 @@ impl Credentials {
                     ))
                 })?;
                 Some(pem)
+            }
+            None => None,
+        };
+        let trusted_cas = match &config.ca_certificate_file {
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| CredentialsError(format!("{}: {e}", path.display())))?;
+                match reqwest::Certificate::from_pem_bundle(&pem) {
+                    Ok(certificates) if !certificates.is_empty() => Some(pem),
+                    _ => {
+                        return Err(CredentialsError(format!(
+                            "{}: no CA certificate in it",
+                            path.display()
+                        )));
+                    }
+                }
             }
             None => None,
         };
@@ -152,6 +171,7 @@ impl Credentials {
         Ok(Credentials {
             kind,
             client_identity,
+            trusted_cas,
         })
     }
 

@@ -98,7 +98,7 @@ impl Partner {
 }
 
 /// A connection pool for one partner: no redirects followed, our client certificate
-/// presented if one is configured.
+/// presented and the partner's CA trusted if configured.
 fn http_client(credentials: &Credentials) -> Client {
     let mut builder = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -110,6 +110,14 @@ fn http_client(credentials: &Credentials) -> Client {
         .and_then(|pem| reqwest::Identity::from_pem(pem).ok())
     {
         builder = builder.identity(identity);
+    }
+    let cas = credentials
+        .trusted_cas
+        .as_deref()
+        .and_then(|pem| reqwest::Certificate::from_pem_bundle(pem).ok())
+        .unwrap_or_default();
+    for ca in cas {
+        builder = builder.add_root_certificate(ca);
     }
     builder.build().expect("HTTP client builds")
 }

@@ -102,7 +102,12 @@ impl Harness {
         trust(&mut config, &issuer);
         tweak(&mut config);
         let mut sims = Vec::new();
-        for partner in &mut config.partners {
+        // The example's partners are simulated; any a test adds is its own.
+        for partner in config
+            .partners
+            .iter_mut()
+            .filter(|p| [GP, ACUTE, COMMUNITY].contains(&p.id.as_str()))
+        {
             let data = data(&partner.id);
             let sim = SimPartner::start(data, Faults::default()).expect("simulator starts");
             partner.base_url = sim.base_url.clone();

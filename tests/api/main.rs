@@ -12,6 +12,7 @@ mod errors;
 mod faults;
 mod formats;
 mod metadata;
+mod mtls;
 mod objection;
 mod oidc;
 mod paging;
