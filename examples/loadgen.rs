@@ -11,8 +11,10 @@
 //!    p50/p99 next to a direct call to one partner with the same L (the floor);
 //! 2. throughput: with L = 10 ms, `--concurrency` clients for `--seconds`, each
 //!    request a 3-partner search returning 50 resources;
-//! 3. the privacy policy's share: the facade cannot run without its policy, so the
-//!    filter is timed on its own over the same 51 resources, next to the p50 above.
+//! 3. the privacy policy's share: the facade has no way to run without its policy
+//!    (deliberately), so its two per-request costs are timed on their own, next to
+//!    the p50 above: the objection register read (the same SQLite database) and the
+//!    filter over the same 51 resources.
 //!
 //! Client, partners and facade share this machine's cores, so the figures are
 //! conservative. The facade uses an SQLite database in a temporary directory. Every request is checked (status 200, entry count), so a fast
@@ -92,6 +94,7 @@ fn add_bench_patient(data: &mut PartnerData, partner: &str) {
 
 struct Stack {
     base: String,
+    database: shcr_facade::config::DatabaseConfig,
     partners: Vec<SimPartner>,
     _issuer: DevIssuer,
     client: reqwest::Client,
@@ -128,6 +131,7 @@ async fn start(latency_ms: u64) -> Stack {
         reqwest::header::AUTHORIZATION,
         format!("Bearer {token}").parse().expect("header"),
     );
+    let database_config = config.database.clone();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let (server, base) = shcr_facade::server(config, listener).expect("facade");
     tokio::spawn(server);
@@ -138,6 +142,7 @@ async fn start(latency_ms: u64) -> Stack {
         .expect("client");
     Stack {
         base,
+        database: database_config,
         partners,
         _issuer: issuer,
         client,
@@ -175,6 +180,20 @@ async fn series(client: &reqwest::Client, url: &str, entries: usize, n: usize) -
     }
     samples.sort();
     (percentile(&samples, 0.50), percentile(&samples, 0.99))
+}
+
+/// Mean time of one objection register read (as every request makes), in ms.
+async fn register_cost(database: &shcr_facade::config::DatabaseConfig, iterations: u32) -> f64 {
+    let store = shcr_facade::store::Store::open(database).expect("database");
+    let nhs = shcr_facade::fhir::NhsNumber::parse(BENCH_NHS).expect("NHS number");
+    let started = Instant::now();
+    for _ in 0..iterations {
+        let objects = shcr_facade::policy::objection::objects(&store, &nhs)
+            .await
+            .expect("register read");
+        assert!(!objects);
+    }
+    started.elapsed().as_secs_f64() * 1000.0 / iterations as f64
 }
 
 /// Mean time of the policy filter over one search's resources.
@@ -281,13 +300,16 @@ async fn main() {
         percentile(&samples, 0.99)
     );
 
-    let (resources, ms) = policy_cost(2_000);
-    print!(
-        "\npolicy filter: {:.3} ms per search of {resources} resources (classifier, labels, links)",
-        ms
+    let register = register_cost(&stack.database, 2_000).await;
+    let (resources, filter) = policy_cost(2_000);
+    println!(
+        "\nobjection register read: {register:.3} ms per request (SQLite)\npolicy filter: {filter:.3} ms per search of {resources} resources (classifier, labels, links)"
     );
-    match p50_at_10 {
-        Some(p50) => println!(", {:.1} % of the facade p50 at L = 10 ms", 100.0 * ms / p50),
-        None => println!(),
+    if let Some(p50) = p50_at_10 {
+        println!(
+            "policy share of the facade p50 at L = 10 ms ({p50:.2} ms): {:.1} % (without it, about {:.2} ms)",
+            100.0 * (register + filter) / p50,
+            p50 - register - filter
+        );
     }
 }
