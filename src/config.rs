@@ -182,6 +182,8 @@ pub struct AuthConfig {
     pub clock_skew_s: u64,
     /// Least time between two JWKS fetches caused by an unknown `kid`.
     pub jwks_refetch_interval_s: u64,
+    /// Keys older than this are fetched again before use (a withdrawn key stops working).
+    pub jwks_max_age_s: u64,
     pub issuers: Vec<IssuerConfig>,
     pub roles: RolesConfig,
     pub emergency: EmergencyConfig,
@@ -204,6 +206,7 @@ impl Default for AuthConfig {
             .to_vec(),
             clock_skew_s: 60,
             jwks_refetch_interval_s: 30,
+            jwks_max_age_s: 3600,
             issuers: Vec::new(),
             roles: RolesConfig::default(),
             emergency: EmergencyConfig::default(),
@@ -339,6 +342,20 @@ pub enum ConfigError {
 pub const ASYMMETRIC_ALGORITHMS: [&str; 8] = [
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
 ];
+
+/// https, or http to this machine only (development and tests).
+fn is_secure(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        },
+        _ => false,
+    }
+}
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
@@ -542,10 +559,10 @@ impl Config {
         for (i, issuer) in auth.issuers.iter().enumerate() {
             let url = Url::parse(&issuer.issuer)
                 .map_err(|e| invalid(format!("auth.issuers[{i}].issuer"), e.to_string()))?;
-            if !matches!(url.scheme(), "http" | "https") {
+            if !is_secure(&url) {
                 return Err(invalid(
                     format!("auth.issuers[{i}].issuer"),
-                    "must be an http(s) URL",
+                    "must be an https URL (http only on loopback): keys fetched in clear could be replaced",
                 ));
             }
         }
@@ -597,8 +614,11 @@ impl CredentialsConfig {
                     .as_deref()
                     .ok_or(("token_url", "is needed".to_string()))?;
                 let url = Url::parse(url).map_err(|e| ("token_url", e.to_string()))?;
-                if !matches!(url.scheme(), "http" | "https") {
-                    return Err(("token_url", "must be an http(s) URL".into()));
+                if !is_secure(&url) {
+                    return Err((
+                        "token_url",
+                        "must be an https URL (http only on loopback): secrets would travel in clear".into(),
+                    ));
                 }
                 if self.client_id.as_deref().is_none_or(str::is_empty) {
                     return Err(("client_id", "is needed".into()));
@@ -679,6 +699,10 @@ timeout_ms = 1000
                 "partners.0.resource_types",
             ),
             (base().replace("1000", "0"), "partners[0].timeout_ms"),
+            (
+                format!("{}\n[auth]\n[[auth.issuers]]\nissuer = \"http://idp.example\"\n", base()),
+                "auth.issuers[0].issuer",
+            ),
             (
                 base().replace(
                     "timeout_ms = 1000",

@@ -73,9 +73,9 @@ pub async fn run(
     let address = format!("{}:{port}", config.server.host);
     let listener = TcpListener::bind(&address)
         .map_err(|e| format!("cannot listen on {address}: {e} (try --port)"))?;
+    // The development issuer mints any token for anyone: loopback only, always.
     let issuer_address = format!(
-        "{}:{}",
-        config.server.host,
+        "127.0.0.1:{}",
         issuer_port.unwrap_or_else(|| port.saturating_add(1))
     );
     let issuer_listener = TcpListener::bind(&issuer_address)

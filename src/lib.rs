@@ -95,11 +95,13 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
         federation::load_credentials(&config)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
     );
+    // A base URL that cannot travel in the hop header is not used as the id.
     let deployment_id: Arc<str> = config
         .server
         .deployment_id
         .clone()
         .or_else(|| config.server.public_base_url.clone())
+        .filter(|id| federation::partner::is_deployment_id(id))
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
         .into();
     let authenticator = Arc::new(auth::Authenticator::new(&config.auth, &base));

@@ -1,6 +1,7 @@
 //! A trusted OpenID Connect issuer: its discovery document and signing keys, fetched
 //! through `openidconnect` when first needed, kept, and fetched again when a token
-//! names a key not seen yet (key rotation), at most once per interval.
+//! names a key not seen yet (key rotation), at most once per interval, and when they
+//! are older than their maximum age (so a key the issuer withdraws stops working).
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -29,6 +30,7 @@ struct Fetched {
     /// The discovery document as published.
     metadata: Value,
     keys: Vec<Jwk>,
+    fetched_at: Instant,
 }
 
 pub struct TrustedIssuer {
@@ -38,33 +40,54 @@ pub struct TrustedIssuer {
     /// when the last fetch started, to rate-limit refetches on unknown `kid`s.
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
     refetch_interval: Duration,
+    max_age: Duration,
 }
 
 impl TrustedIssuer {
-    pub fn new(config: IssuerConfig, refetch_interval: Duration) -> TrustedIssuer {
+    pub fn new(
+        config: IssuerConfig,
+        refetch_interval: Duration,
+        max_age: Duration,
+    ) -> TrustedIssuer {
         TrustedIssuer {
             config,
             fetched: RwLock::new(None),
             last_fetch: tokio::sync::Mutex::new(None),
             refetch_interval,
+            max_age,
         }
     }
 
     /// The key a token signed with `kid` (or the only key, if `kid` is absent) must
     /// verify against, with the key's own algorithm if it declares one.
     pub async fn key(&self, kid: Option<&str>) -> Result<(DecodingKey, Option<String>), KeyError> {
-        if let Some(found) = self.cached().and_then(|f| pick(&f.keys, kid)) {
-            return found;
+        let fresh = |f: &Fetched| f.fetched_at.elapsed() < self.max_age;
+        let cached = self.cached();
+        match cached {
+            Some(f) if fresh(&f) => {
+                if let Some(found) = pick(&f.keys, kid) {
+                    return found;
+                }
+                // An unknown key: perhaps a rotation, at most once per interval.
+                let fetched = self.refresh(self.refetch_interval).await?;
+                pick(&fetched.keys, kid).unwrap_or(Err(KeyError::UnknownKey))
+            }
+            _ => {
+                // None yet, or too old to trust: fetched now, or nothing is verified.
+                let fetched = self.refresh(Duration::from_secs(1)).await?;
+                if !fresh(&fetched) {
+                    return Err(KeyError::Unreachable);
+                }
+                pick(&fetched.keys, kid).unwrap_or(Err(KeyError::UnknownKey))
+            }
         }
-        let fetched = self.refresh().await?;
-        pick(&fetched.keys, kid).unwrap_or(Err(KeyError::UnknownKey))
     }
 
     /// The issuer's discovery document (fetched if not yet).
     pub async fn metadata(&self) -> Result<Value, KeyError> {
         match self.cached() {
             Some(fetched) => Ok(fetched.metadata.clone()),
-            None => Ok(self.refresh().await?.metadata.clone()),
+            None => Ok(self.refresh(Duration::from_secs(1)).await?.metadata.clone()),
         }
     }
 
@@ -72,9 +95,9 @@ impl TrustedIssuer {
         self.fetched.read().ok().and_then(|f| f.clone())
     }
 
-    /// Fetches again unless a fetch started within the interval (one second while
-    /// nothing is known yet); what another request fetched meanwhile is used as is.
-    async fn refresh(&self) -> Result<Arc<Fetched>, KeyError> {
+    /// Fetches again unless a fetch started within `least_interval`; what another
+    /// request fetched meanwhile is used as is.
+    async fn refresh(&self, least_interval: Duration) -> Result<Arc<Fetched>, KeyError> {
         let before = self.cached();
         let mut last = self.last_fetch.lock().await;
         let current = self.cached();
@@ -84,11 +107,7 @@ impl TrustedIssuer {
                 return Ok(current.clone());
             }
         }
-        let interval = match current {
-            Some(_) => self.refetch_interval,
-            None => Duration::from_secs(1),
-        };
-        if last.is_some_and(|t| t.elapsed() < interval) {
+        if last.is_some_and(|t| t.elapsed() < least_interval) {
             return match current {
                 Some(current) => Ok(current),
                 None => Err(KeyError::Unreachable),
@@ -157,5 +176,9 @@ async fn discover(issuer: &str) -> Result<Fetched, String> {
         .filter_map(|key| serde_json::from_value::<Jwk>(key).ok())
         .collect();
     let metadata = serde_json::to_value(&metadata).map_err(|e| e.to_string())?;
-    Ok(Fetched { metadata, keys })
+    Ok(Fetched {
+        metadata,
+        keys,
+        fetched_at: Instant::now(),
+    })
 }

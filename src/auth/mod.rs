@@ -52,6 +52,7 @@ impl Authenticator {
     /// `audience` is used when the configuration names none (the facade's base URL).
     pub fn new(config: &AuthConfig, audience: &str) -> Authenticator {
         let refetch = Duration::from_secs(config.jwks_refetch_interval_s);
+        let max_age = Duration::from_secs(config.jwks_max_age_s);
         Authenticator {
             audience: config
                 .audience
@@ -66,7 +67,7 @@ impl Authenticator {
             issuers: config
                 .issuers
                 .iter()
-                .map(|i| TrustedIssuer::new(i.clone(), refetch))
+                .map(|i| TrustedIssuer::new(i.clone(), refetch, max_age))
                 .collect(),
             roles: config.roles.clone(),
             dev_mode: config.dev_mode,
@@ -158,7 +159,13 @@ impl Authenticator {
     }
 
     fn principal(&self, issuer: &str, claims: &Value, purpose_header: Option<&str>) -> Principal {
-        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_string);
+        let text = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
         let scope = match claims.get("scope").or_else(|| claims.get("scp")) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Array(items)) => items
@@ -168,9 +175,11 @@ impl Authenticator {
                 .join(" "),
             _ => String::new(),
         };
-        let patient_claim = text("patient");
+        // Any `patient` claim limits the token; one that is not an NHS number (or not
+        // text at all) limits it to nobody.
+        let patient_claim = claims.get("patient").filter(|p| !p.is_null());
         let patient = patient_claim
-            .as_deref()
+            .and_then(Value::as_str)
             .and_then(|p| NhsNumber::parse(p.trim_start_matches("Patient/")).ok());
         let roles = roles_from_claims(claims, &self.roles);
         let purpose_claim = text("purpose_of_use");

@@ -16,6 +16,12 @@ use crate::config::{CredentialsConfig, CredentialsKind};
 const RENEW_AT: f64 = 0.8;
 /// Lifetime of a `private_key_jwt` client assertion (SMART: at most five minutes).
 const ASSERTION_LIFETIME_S: i64 = 300;
+/// Longest a token is kept, whatever its endpoint says.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// A token endpoint's answer is small; a larger one is refused.
+const MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
+/// A token endpoint must answer within this, whatever the partner's own timeout.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -188,6 +194,13 @@ impl Credentials {
             Kind::ClientCredentials(source) => Ok(request.bearer_auth(source.token(client).await?)),
         }
     }
+
+    /// The partner refused the token we hold: the next request fetches a new one.
+    pub async fn forget_token(&self) {
+        if let Kind::ClientCredentials(source) = &self.kind {
+            *source.cached.lock().await = None;
+        }
+    }
 }
 
 impl TokenSource {
@@ -227,10 +240,15 @@ impl TokenSource {
                 form.push(("client_id", self.client_id.clone()));
             }
         }
-        let response = request.form(&form).send().await.map_err(|e| {
-            tracing::warn!(reason = %e, "partner token endpoint unreachable");
-            PartnerFailure::CredentialsRefused
-        })?;
+        let response = request
+            .form(&form)
+            .timeout(TOKEN_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| {
+                tracing::warn!(reason = %e, "partner token endpoint unreachable");
+                PartnerFailure::CredentialsRefused
+            })?;
         if !response.status().is_success() {
             tracing::warn!(
                 status = response.status().as_u16(),
@@ -238,18 +256,27 @@ impl TokenSource {
             );
             return Err(PartnerFailure::CredentialsRefused);
         }
+        if response
+            .content_length()
+            .is_some_and(|n| n as usize > MAX_TOKEN_RESPONSE_BYTES)
+        {
+            return Err(PartnerFailure::CredentialsRefused);
+        }
         let body = response
             .bytes()
             .await
             .map_err(|_| PartnerFailure::CredentialsRefused)?;
+        if body.len() > MAX_TOKEN_RESPONSE_BYTES {
+            return Err(PartnerFailure::CredentialsRefused);
+        }
         let answer: Value =
             serde_json::from_slice(&body).map_err(|_| PartnerFailure::CredentialsRefused)?;
         let token = answer["access_token"]
             .as_str()
             .filter(|t| !t.is_empty())
             .ok_or(PartnerFailure::CredentialsRefused)?;
-        let lifetime = answer["expires_in"].as_u64().unwrap_or(300).max(1);
-        Ok((token.to_string(), Duration::from_secs(lifetime)))
+        let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(300).max(1));
+        Ok((token.to_string(), lifetime.min(MAX_TOKEN_LIFETIME)))
     }
 
     /// A signed client assertion for the token endpoint (RFC 7523, SMART Backend Services).

@@ -245,6 +245,10 @@ async fn fetch_json(
     match response.status() {
         StatusCode::NOT_FOUND | StatusCode::GONE => return Ok(None),
         StatusCode::LOOP_DETECTED => return Err(PartnerFailure::LoopRefused),
+        StatusCode::UNAUTHORIZED => {
+            partner.credentials.forget_token().await;
+            return Err(PartnerFailure::HttpStatus(401));
+        }
         s if !s.is_success() => return Err(PartnerFailure::HttpStatus(s.as_u16())),
         _ => {}
     }

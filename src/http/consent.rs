@@ -163,7 +163,13 @@ async fn officer(
     id: Option<&str>,
 ) -> Result<crate::auth::principal::Principal, ApiError> {
     let principal = principal(req, state).await?;
-    permit(&principal, "Consent", interaction, Purpose::Objections)?;
+    // Objections are granted whole: a restricted Consent scope is not evaluated here.
+    if permit(&principal, "Consent", interaction, Purpose::Objections)?.is_restricted() {
+        return Err(crate::policy::access::Denied::InsufficientScope {
+            needed: "user/Consent (without a ?restriction)".into(),
+        }
+        .into());
+    }
     if let Some(nhs) = id.and_then(|id| NhsNumber::parse(id).ok()) {
         permit_patient(&principal, &nhs)?;
     }

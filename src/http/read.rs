@@ -69,11 +69,9 @@ async fn read_resource(
         .filter(vec![resource], &context, viewer.clearance)
         .pop()
         .ok_or_else(not_found)?;
+    // Outside a fine-grained scope: as absent as a withheld record.
     if !viewer.covers(&resource) {
-        return Err(Denied::InsufficientScope {
-            needed: format!("{}.r", resource_type.as_str()),
-        }
-        .into());
+        return Err(not_found());
     }
     Ok(resource)
 }

@@ -36,6 +36,11 @@ pub struct Grant {
 }
 
 impl Grant {
+    /// Only resources matching fine-grained restrictions are granted.
+    pub fn is_restricted(&self) -> bool {
+        self.restrictions.is_some()
+    }
+
     /// Does `resource` fall within what was granted?
     pub fn covers(&self, resource: &Value) -> bool {
         let Some(restrictions) = &self.restrictions else {
@@ -99,8 +104,10 @@ pub fn permit(
             needed: format!("{level}/{resource_type}.{letter}"),
         });
     }
-    // A backend service acts for its organisation; a user acts in a role.
-    let as_service = granting.iter().any(|s| s.level == Level::System);
+    // A backend service acts for its organisation; a user acts in a role, whatever
+    // scopes their client was given.
+    let as_service =
+        principal.roles.is_empty() && granting.iter().any(|s| s.level == Level::System);
     if !as_service {
         let (allowed, what) = match purpose {
             Purpose::Clinical => (principal.permissions.clinical, "view clinical records"),

@@ -130,6 +130,15 @@ impl DevIssuer {
         self.state.signer().kid.clone()
     }
 
+    /// Stops publishing the oldest key (as after a compromise); the others stay.
+    pub fn withdraw_oldest_key(&self) {
+        if let Ok(mut keys) = self.state.keys.write()
+            && keys.len() > 1
+        {
+            keys.remove(0);
+        }
+    }
+
     /// Publishes a new signing key beside the old ones and signs with it from now on.
     pub fn rotate_key(&self) -> std::io::Result<()> {
         let key = Arc::new(SigningKey::generate()?);

@@ -231,6 +231,20 @@ async fn rotated_keys_are_fetched_without_restart() {
 }
 
 #[tokio::test]
+async fn a_withdrawn_key_stops_working_once_keys_are_refetched() {
+    let h = Harness::with(|c| c.auth.jwks_max_age_s = 1).await;
+    let old = h.token(Profile::Clinician);
+    assert_eq!(h.get_as(SEARCH, &old).await.status, 200);
+    h.issuer.rotate_key().unwrap();
+    h.issuer.withdraw_oldest_key();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_invalid(&h, &old, "withdrawn key").await;
+    let new = h.token(Profile::Clinician);
+    assert_eq!(h.get_as(SEARCH, &new).await.status, 200, "the new key");
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn scopes_decide_types_and_interactions() {
     let h = Harness::start().await;
     let with_scope = |scope: &str| {
@@ -296,6 +310,14 @@ async fn scopes_decide_types_and_interactions() {
     }
     let all = entries(&h.ok(SEARCH).await);
     assert!(all.len() > shown.len());
+    // A read outside the granted category is as absent as an unknown id.
+    let vital = all
+        .iter()
+        .find(|o| !o["category"].to_string().contains("\"laboratory\""))
+        .expect("a non-laboratory observation");
+    let path = format!("Observation/{}", vital["id"].as_str().unwrap());
+    assert_eq!(h.get(&path).await.status, 200);
+    assert_eq!(h.get_as(&path, &labs).await.status, 404);
     h.stop().await;
 }
 
@@ -335,7 +357,11 @@ async fn a_patient_context_reaches_that_patient_only() {
     assert_eq!(h.get_as(&app_next, &app).await.status, 200);
     assert_eq!(h.get(&app_next).await.status, 403);
 
-    // A context that is not an NHS number reaches nobody.
+    // A context that is not an NHS number (or not text) reaches nobody.
+    let mut numeric = claims(&h, Profile::SmartApp);
+    numeric["patient"] = json!(9990000018u64);
+    numeric["scope"] = json!("patient/*.rs user/*.rs");
+    assert_eq!(h.get_as(SEARCH, &h.issuer.sign(&numeric)).await.status, 403);
     let odd = h.issuer.token(&TokenRequest {
         profile: Some(Profile::SmartApp),
         patient: Some("not-a-number".into()),
@@ -376,6 +402,15 @@ async fn only_the_selected_role_counts() {
         "scope": "user/*.rs", "roles": ["clinician"], "shcr_dev": true
     });
     assert_eq!(h.get_as(SEARCH, &h.issuer.sign(&plain)).await.status, 200);
+    // System scopes given to a user's client do not stand in for the user's role.
+    let mut officer_as_system = claims(&h, Profile::PrivacyOfficer);
+    officer_as_system["scope"] = json!("system/*.rs");
+    assert_eq!(
+        h.get_as(SEARCH, &h.issuer.sign(&officer_as_system))
+            .await
+            .status,
+        403
+    );
     // A backend service acts without a user role.
     assert_eq!(
         h.get_as(SEARCH, &h.token(Profile::Backend)).await.status,
