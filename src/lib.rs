@@ -23,7 +23,7 @@ use futures_util::future::LocalBoxFuture;
 use config::Config;
 use federation::cursor::PageSealer;
 use federation::identity::PatientLinks;
-use federation::{Federation, MAX_HOPS, VISITED};
+use federation::{Federation, VISITED};
 use fhir::search::PageLimits;
 use http::AppState;
 use store::Store;
@@ -149,17 +149,14 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
                 // The route pattern, not the path: paths and queries carry NHS numbers.
                 let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
                 // The records this request passed through go on with every partner call
-                // made for it; one that has been here already is refused, not followed.
-                let visited = http::visited(&req);
-                let looped =
-                    visited.iter().any(|hop| **hop == *deployment_id) || visited.len() >= MAX_HOPS;
+                // made for it.
                 let response: LocalBoxFuture<'static, Result<ServiceResponse, actix_web::Error>> =
-                    match looped {
-                        true => {
-                            let refused = req.into_response(http::loop_refused());
+                    match http::hops::admit(&req, &deployment_id) {
+                        None => {
+                            let refused = req.into_response(http::hops::refused());
                             Box::pin(async move { Ok(refused) })
                         }
-                        false => {
+                        Some(visited) => {
                             let call = srv.call(req);
                             Box::pin(VISITED.scope(visited, async move {
                                 call.await.map(ServiceResponse::map_into_boxed_body)

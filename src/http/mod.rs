@@ -5,6 +5,7 @@ mod consent;
 mod error;
 mod everything;
 mod health;
+pub mod hops;
 mod metadata;
 mod read;
 mod respond;
@@ -51,22 +52,6 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// Whether emergency access sees past an objection (configuration, default no).
     pub emergency_sees_past_objection: bool,
-}
-
-/// The Shared Care Records a request says it has passed through (its hop header).
-pub fn visited(req: &actix_web::dev::ServiceRequest) -> Vec<String> {
-    req.headers()
-        .get_all(crate::federation::partner::HOP_HEADER)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|hop| hop.trim().to_string())
-        .filter(|hop| crate::federation::partner::is_deployment_id(hop))
-        .collect()
-}
-
-/// The answer to a request that would loop between joined records (508).
-pub fn loop_refused() -> HttpResponse {
-    Output::JSON.error(ApiError::LoopDetected)
 }
 
 /// Who is asking: the bearer token validated (401, or 503 if its issuer cannot be
