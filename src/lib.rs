@@ -2,6 +2,7 @@
 //!
 //! This file builds the HTTP server from a `Config`; the work is in the modules.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod federation;
@@ -164,7 +165,9 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
                         }
                     };
                 async move {
-                    let mut response = response.await?;
+                    // Written before the answer leaves; an answer that cannot be
+                    // audited is replaced by a 503.
+                    let mut response = http::audit::record(response.await?, &request_id).await;
                     let status = response.status().as_u16();
                     tracing::info!(
                         request_id,

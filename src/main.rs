@@ -1,4 +1,4 @@
-//! The `shcr-facade` command: serve, demo, token, check, migrate.
+//! The `shcr-facade` command: serve, demo, token, check, migrate, audit verify.
 
 mod demo;
 
@@ -63,8 +63,23 @@ enum Command {
         #[arg(long, env = "SHCR_CONFIG")]
         config: PathBuf,
     },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Validate a configuration and ask each partner for its CapabilityStatement.
     Check {
+        #[arg(long, env = "SHCR_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Walk the hash chain of audit events and name the first altered, removed or
+    /// reordered one.
+    Verify {
         #[arg(long, env = "SHCR_CONFIG")]
         config: PathBuf,
     },
@@ -99,6 +114,9 @@ fn main() -> ExitCode {
             } => demo::token(&issuer, profile, patient, scope).await,
             Command::Check { config } => check(config).await,
             Command::Migrate { config } => migrate(config),
+            Command::Audit {
+                action: AuditAction::Verify { config },
+            } => verify_audit(config),
         }
     });
     match result {
@@ -132,6 +150,18 @@ fn migrate(path: PathBuf) -> Result<(), String> {
         versions => println!("applied migrations: {}", versions.join(", ")),
     }
     Ok(())
+}
+
+fn verify_audit(path: PathBuf) -> Result<(), String> {
+    let config = Config::load(Some(&path)).map_err(|e| e.to_string())?;
+    let store = shcr_facade::store::Store::connect(&config.database).map_err(|e| e.to_string())?;
+    match shcr_facade::audit::verify(&store).map_err(|e| e.to_string())? {
+        Ok((count, head)) => {
+            println!("audit chain intact: {count} events, head {head}");
+            Ok(())
+        }
+        Err(broken) => Err(format!("audit chain broken at {broken}")),
+    }
 }
 
 async fn check(path: PathBuf) -> Result<(), String> {

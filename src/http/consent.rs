@@ -31,7 +31,9 @@ pub async fn create(
                 "{}/Consent/{}/_history/{}",
                 state.base, version.nhs_number, version.version
             );
-            let mut response = output.write(StatusCode::CREATED, consent_resource(&version));
+            let consent = consent_resource(&version);
+            super::audit::note_answer(&req, &consent);
+            let mut response = output.write(StatusCode::CREATED, consent);
             if let Ok(value) = HeaderValue::from_str(&location) {
                 response.headers_mut().insert(LOCATION, value);
             }
@@ -49,7 +51,11 @@ pub async fn update(
 ) -> HttpResponse {
     let output = Output::negotiate(&req, &query_pairs(req.query_string())).unwrap_or(Output::JSON);
     match record(&req, body, &state, Some(&path), Interaction::Update).await {
-        Ok(version) => output.write(StatusCode::OK, consent_resource(&version)),
+        Ok(version) => {
+            let consent = consent_resource(&version);
+            super::audit::note_answer(&req, &consent);
+            output.write(StatusCode::OK, consent)
+        }
         Err(e) => output.error(e),
     }
 }

@@ -61,6 +61,11 @@ pub enum ApiError {
         "this request has already passed through this Shared Care Record, or through too many; it is not passed on again"
     )]
     LoopDetected,
+    /// Every access is audited: one that cannot be recorded is not answered.
+    #[error(
+        "the access could not be recorded in the audit trail, so nothing is shown; try again shortly"
+    )]
+    AuditUnavailable,
     #[error("{0}")]
     Unauthenticated(#[from] AuthError),
     #[error("{0}")]
@@ -104,6 +109,7 @@ impl ApiError {
             ApiError::Objection => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::LoopDetected => StatusCode::LOOP_DETECTED,
+            ApiError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BusinessRule(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthenticated(AuthError::IssuerUnavailable) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -153,6 +159,7 @@ impl ApiError {
             ApiError::Unavailable => "transient",
             ApiError::Conflict(_) => "duplicate",
             ApiError::LoopDetected => "processing",
+            ApiError::AuditUnavailable => "transient",
             ApiError::BusinessRule(_) => "business-rule",
             ApiError::Unauthenticated(AuthError::IssuerUnavailable) => "transient",
             ApiError::Unauthenticated(_) => "login",

@@ -1,6 +1,7 @@
 //! HTTP: routes and thin handlers. Each handler parses, calls the stages in pipeline
 //! order, and writes the answer; nothing here decides what data may be shown.
 
+pub mod audit;
 mod consent;
 mod error;
 mod everything;
@@ -58,10 +59,12 @@ pub struct AppState {
 /// reached).
 pub async fn principal(req: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    Ok(state
+    let principal = state
         .auth
         .authenticate(header("authorization"), header(PURPOSE_OF_USE_HEADER))
-        .await?)
+        .await?;
+    audit::note_requester(req, &principal);
+    Ok(principal)
 }
 
 /// Who an answer is written for: what page links are bound to, which confidentiality

@@ -45,7 +45,13 @@ impl Output {
         work: impl std::future::Future<Output = Result<Value, ApiError>>,
     ) -> HttpResponse {
         match Output::negotiate(req, pairs) {
-            Ok(output) => output.result(work.await),
+            Ok(output) => {
+                let result = work.await;
+                if let Ok(answer) = &result {
+                    super::audit::note_answer(req, answer);
+                }
+                output.result(result)
+            }
             Err(error) => Output::JSON.error(error),
         }
     }

@@ -4,6 +4,7 @@ mod databases;
 mod deployment;
 mod harness;
 
+mod audit;
 mod auth;
 mod chain;
 mod cli;

@@ -1,0 +1,161 @@
+//! One access as an R4 AuditEvent, shaped after IHE Basic Audit Log Patterns (Query,
+//! Read, PatientQuery, PatientRead): who asked (never their token, only its `jti`),
+//! what they asked and what they were shown, why, and how it ended.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
+const ENTITY_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
+const OBJECT_ROLE: &str = "http://terminology.hl7.org/CodeSystem/object-role";
+const ACT_REASON: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
+
+/// Who asked, as far as their token said (absent when it could not be validated).
+#[derive(Debug, Clone, Default)]
+pub struct Requester {
+    pub issuer: String,
+    pub subject: String,
+    pub name: Option<String>,
+    pub client_id: Option<String>,
+    pub token_id: Option<String>,
+    /// Selected role (job role code) and its organisation (ODS code).
+    pub role: Option<String>,
+    pub organisation: Option<String>,
+    /// v3-ActReason: TREAT, or ETREAT for emergency access.
+    pub purpose: String,
+    pub emergency: bool,
+}
+
+/// A partner consulted, and how it answered.
+#[derive(Debug, Clone)]
+pub struct PartnerOutcome {
+    pub ods_code: String,
+    pub status: String,
+}
+
+/// Everything known about one request when its answer is ready.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    pub request_id: String,
+    pub method: String,
+    /// The path and query as received.
+    pub target: String,
+    /// The restful interaction (search-type, read, vread, create, update, ...).
+    pub interaction: String,
+    pub status: u16,
+    pub recorded: String,
+    /// This facade instance.
+    pub observer: String,
+    pub requester: Option<Requester>,
+    /// NHS numbers the request was about or that the answer concerned.
+    pub patients: Vec<String>,
+    /// `Type/id` of every resource returned.
+    pub returned: Vec<String>,
+    pub partners: Vec<PartnerOutcome>,
+}
+
+/// The AuditEvent for `access`.
+pub fn audit_event(access: &Access) -> Value {
+    let (action, subtype) = match access.interaction.as_str() {
+        "create" => ("C", "create"),
+        "update" => ("U", "update"),
+        "search-type" | "operation" => ("E", access.interaction.as_str()),
+        other => ("R", other),
+    };
+    // 0 success, 4 minor failure (the client's), 8 serious failure (ours).
+    let outcome = match access.status {
+        200..=299 => "0",
+        400..=499 => "4",
+        _ => "8",
+    };
+    let mut agents = vec![json!({
+        "type": {"coding": [{"system": DCM, "code": "110152", "display": "Destination Role ID"}]},
+        "who": {"display": access.observer},
+        "requestor": false
+    })];
+    let mut purpose = Vec::new();
+    if let Some(r) = &access.requester {
+        purpose.push(json!({"coding": [{"system": ACT_REASON, "code": r.purpose}]}));
+        agents.push(json!({
+            "type": {"coding": [{"system": DCM, "code": "110153", "display": "Source Role ID"}]},
+            "who": {"identifier": {"value": r.client_id.clone().unwrap_or_else(|| "unknown".into())}},
+            "requestor": false
+        }));
+        let mut user = json!({
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type", "code": "humanuser", "display": "human user"}]},
+            "who": {"identifier": {"system": r.issuer, "value": r.subject}},
+            "requestor": true,
+            "purposeOfUse": purpose.clone(),
+        });
+        if let Some(name) = &r.name {
+            user["who"]["display"] = json!(name);
+        }
+        if let Some(role) = &r.role {
+            let text = match &r.organisation {
+                Some(org) => format!("{role} at {org}"),
+                None => role.clone(),
+            };
+            user["role"] = json!([{"coding": [{"system": "https://fhir.nhs.uk/CodeSystem/job-role", "code": role}], "text": text}]);
+        }
+        if let Some(jti) = &r.token_id {
+            user["policy"] = json!([jti]);
+        }
+        agents.push(user);
+    }
+    let mut entities = vec![
+        json!({
+            "what": {"identifier": {"value": access.request_id}},
+            "type": {"system": "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType", "code": "XrequestId"}
+        }),
+        json!({
+            "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+            "role": {"system": OBJECT_ROLE, "code": "24", "display": "Query"},
+            "query": STANDARD.encode(format!("{} {}", access.method, access.target)),
+        }),
+    ];
+    for nhs in &access.patients {
+        entities.push(json!({
+            "what": {"reference": format!("Patient/{nhs}")},
+            "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
+            "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"}
+        }));
+    }
+    for returned in &access.returned {
+        entities.push(json!({
+            "what": {"reference": returned},
+            "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+            "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"}
+        }));
+    }
+    for partner in &access.partners {
+        entities.push(json!({
+            "what": {"identifier": {"system": crate::fhir::ODS_ORGANISATION_SYSTEM, "value": partner.ods_code}},
+            "type": {"system": ENTITY_TYPE, "code": "3", "display": "Organization"},
+            "detail": [{"type": "partner-status", "valueString": partner.status}]
+        }));
+    }
+    let mut event = json!({
+        "resourceType": "AuditEvent",
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "Restful Operation"},
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": subtype}],
+        "action": action,
+        "recorded": access.recorded,
+        "outcome": outcome,
+        "outcomeDesc": format!("HTTP {}", access.status),
+        "agent": agents,
+        "source": {
+            "observer": {"display": access.observer},
+            "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4", "display": "Application Server"}]
+        },
+        "entity": entities,
+    });
+    if !purpose.is_empty() {
+        event["purposeOfEvent"] = json!(purpose);
+    }
+    if access.requester.as_ref().is_some_and(|r| r.emergency) {
+        event["meta"] =
+            json!({"tag": [{"system": ACT_REASON, "code": "BTG", "display": "break the glass"}]});
+    }
+    event
+}

@@ -1,0 +1,299 @@
+//! Every access audited: one AuditEvent per request, denied ones too, naming who
+//! looked and what they were shown, written before the answer leaves (fail closed),
+//! hash-chained and verifiable.
+
+use std::process::Command;
+
+use diesel::RunQueryDsl;
+use serde_json::Value;
+use shcr_facade::sim::issuer::Profile;
+use shcr_facade::store::{AnyConnection, Store};
+
+use crate::harness::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_shcr-facade");
+
+fn store(h: &Harness) -> Store {
+    Store::connect(&h.config.database).expect("the harness database")
+}
+
+/// Every event so far, in order, each checked to be valid R4.
+fn events(h: &Harness) -> Vec<Value> {
+    store(h)
+        .with_conn(|conn| shcr_facade::store::audit::read(conn, 1, 10_000))
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            let event: Value = serde_json::from_str(&row.event).unwrap();
+            fhir_codec::validate_r4_json(&event)
+                .unwrap_or_else(|e| panic!("not valid R4: {e}\n{event}"));
+            event
+        })
+        .collect()
+}
+
+/// The one event a request made.
+async fn one_event(
+    h: &Harness,
+    request: impl std::future::Future<Output = Reply>,
+) -> (Reply, Value) {
+    let before = events(h).len();
+    let reply = request.await;
+    let after = events(h);
+    assert_eq!(after.len(), before + 1, "exactly one event per request");
+    (reply, after.last().unwrap().clone())
+}
+
+fn references(event: &Value, role_code: &str) -> Vec<String> {
+    event["entity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["role"]["code"] == role_code)
+        .map(|e| e["what"]["reference"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn requester(event: &Value) -> Value {
+    event["agent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["requestor"] == true)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+fn sql(store: &Store, statement: &str) {
+    store
+        .with_conn(|conn| {
+            match conn {
+                AnyConnection::Sqlite(c) => diesel::sql_query(statement).execute(c),
+                AnyConnection::Postgresql(c) => diesel::sql_query(statement).execute(c),
+            }
+            .map_err(|e| shcr_facade::store::StoreError::Unavailable(e.to_string()))
+        })
+        .unwrap();
+}
+
+#[tokio::test]
+async fn each_request_leaves_one_event_saying_who_what_and_why() {
+    let h = Harness::start().await;
+    let clinician = h.token(Profile::Clinician);
+
+    // A search: the user, their role and organisation, the token's jti (never the
+    // token), the patient, the query, every resource returned, each partner.
+    let search = format!("Observation?patient={ALICE}&_count=100");
+    let (reply, event) = one_event(&h, h.get_as(&search, &clinician)).await;
+    let bundle = reply.fhir();
+    assert_eq!(event["outcome"], "0");
+    assert_eq!(event["subtype"][0]["code"], "search-type");
+    assert_eq!(event["action"], "E");
+    let user = requester(&event);
+    assert_eq!(user["who"]["identifier"]["value"], "dev-clinician");
+    assert_eq!(user["role"][0]["coding"][0]["code"], "R8000");
+    assert!(user["role"][0]["text"].as_str().unwrap().contains("RX1"));
+    assert!(
+        user["policy"][0]
+            .as_str()
+            .is_some_and(|jti| !jti.is_empty())
+    );
+    assert_eq!(event["purposeOfEvent"][0]["coding"][0]["code"], "TREAT");
+    assert!(!event.to_string().contains(&clinician), "never the token");
+    assert_eq!(references(&event, "1"), [format!("Patient/{ALICE}")]);
+    let mut shown: Vec<String> = ids(&bundle)
+        .iter()
+        .map(|id| format!("Observation/{id}"))
+        .collect();
+    let mut audited = references(&event, "4");
+    shown.sort();
+    audited.sort();
+    assert_eq!(audited, shown, "what they were shown");
+    let partners = event["entity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"]["code"] == "3")
+        .count();
+    assert_eq!(partners, 3);
+    let query = event["entity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["role"]["code"] == "24")
+        .unwrap()["query"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    use base64::Engine;
+    let query = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(query)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(query, format!("GET /fhir/{search}"));
+
+    // A read, an unknown id, no token, another patient for a launch context, a
+    // withheld record, emergency access.
+    let (_, event) = one_event(&h, h.get("Encounter/northgate-acute.enc-alice-admission")).await;
+    assert_eq!(event["subtype"][0]["code"], "read");
+    assert_eq!(
+        references(&event, "4"),
+        ["Encounter/northgate-acute.enc-alice-admission"]
+    );
+    let (_, event) = one_event(&h, h.get("Encounter/northgate-acute.no-such")).await;
+    assert_eq!(event["outcome"], "4");
+    assert_eq!(event["outcomeDesc"], "HTTP 404");
+    let (_, event) = one_event(
+        &h,
+        h.get_with(&search, &[("authorization", "Bearer not-a-token")]),
+    )
+    .await;
+    assert_eq!(event["outcomeDesc"], "HTTP 401");
+    assert!(requester(&event).is_null(), "nobody validated");
+    assert_eq!(
+        references(&event, "1"),
+        [format!("Patient/{ALICE}")],
+        "asked about"
+    );
+    let app = h.token(Profile::SmartApp);
+    let (_, event) = one_event(&h, h.get_as("Observation?patient=9990000026", &app)).await;
+    assert_eq!(event["outcomeDesc"], "HTTP 403");
+    assert!(references(&event, "4").is_empty());
+    let (_, event) = one_event(&h, h.get_with(&search, &[("x-purpose-of-use", "BTG")])).await;
+    assert_eq!(event["purposeOfEvent"][0]["coding"][0]["code"], "ETREAT");
+    assert_eq!(
+        event["meta"]["tag"][0]["code"], "BTG",
+        "flagged for alerting"
+    );
+
+    // Discovery documents are not accesses to a record.
+    let before = events(&h).len();
+    h.get("metadata").await;
+    assert_eq!(events(&h).len(), before);
+
+    let (count, _) = shcr_facade::audit::verify(&store(&h)).unwrap().unwrap();
+    assert_eq!(count as usize, events(&h).len());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn no_audit_no_data() {
+    let h = Harness::start().await;
+    assert_eq!(
+        h.get(&format!("Observation?patient={ALICE}")).await.status,
+        200
+    );
+    // The audit table stops accepting events (as a full disk would).
+    sql(
+        &store(&h),
+        "CREATE TRIGGER audit_full BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    );
+    for path in [
+        format!("Observation?patient={ALICE}"),
+        format!("Patient/{ALICE}"),
+        format!("Patient/{ALICE}/$everything"),
+        "Encounter/northgate-acute.enc-alice-admission".to_string(),
+    ] {
+        let reply = h.get(&path).await;
+        assert_eq!(reply.status, 503, "{path}");
+        let issue = outcome_issue(&reply);
+        assert_eq!(issue["code"], "transient");
+        assert!(
+            !reply.text.contains("Alice") && !reply.text.contains("enc-alice"),
+            "{path}"
+        );
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn audit_verify_names_the_first_altered_removed_or_reordered_event() {
+    let h = Harness::start().await;
+    for _ in 0..5 {
+        h.get(&format!("AllergyIntolerance?patient={ALICE}")).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("shcr.toml");
+    std::fs::write(
+        &config,
+        crate::cli::with_database(&h.config.database.url, 2000),
+    )
+    .unwrap();
+    let verify = || {
+        let out = Command::new(BIN)
+            .args(["audit", "verify", "--config"])
+            .arg(&config)
+            .env_clear()
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, said) = verify();
+    assert!(ok && said.contains("intact: 5 events"), "{said}");
+
+    // Someone with the database's own rights removes the guards and edits history.
+    let store = store(&h);
+    sql(&store, "DROP TRIGGER audit_events_no_update");
+    sql(&store, "DROP TRIGGER audit_events_no_delete");
+    sql(
+        &store,
+        "UPDATE audit_events SET event = replace(event, 'dev-clinician', 'someone-else') WHERE sequence = 3",
+    );
+    let (ok, said) = verify();
+    assert!(
+        !ok && said.contains("event 3") && said.contains("altered"),
+        "{said}"
+    );
+    sql(
+        &store,
+        "UPDATE audit_events SET event = replace(event, 'someone-else', 'dev-clinician') WHERE sequence = 3",
+    );
+    assert!(verify().0, "restored");
+
+    // Two events swapped.
+    sql(
+        &store,
+        "UPDATE audit_events SET sequence = -2 WHERE sequence = 2",
+    );
+    sql(
+        &store,
+        "UPDATE audit_events SET sequence = 2 WHERE sequence = 4",
+    );
+    sql(
+        &store,
+        "UPDATE audit_events SET sequence = 4 WHERE sequence = -2",
+    );
+    let (ok, said) = verify();
+    assert!(!ok && said.contains("event 2"), "{said}");
+    sql(
+        &store,
+        "UPDATE audit_events SET sequence = -2 WHERE sequence = 2",
+    );
+    sql(
+        &store,
+        "UPDATE audit_events SET sequence = 2 WHERE sequence = 4",
+    );
+    sql(
+        &store,
+        "UPDATE audit_events SET sequence = 4 WHERE sequence = -2",
+    );
+    assert!(verify().0, "restored");
+
+    // One removed.
+    sql(&store, "DELETE FROM audit_events WHERE sequence = 4");
+    let (ok, said) = verify();
+    assert!(
+        !ok && said.contains("event 4") && said.contains("missing"),
+        "{said}"
+    );
+    h.stop().await;
+}
