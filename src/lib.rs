@@ -112,6 +112,7 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
         );
     }
     let app_base = base.clone();
+    let instance: Arc<str> = format!("{base} (instance {})", uuid::Uuid::new_v4()).into();
     let server = HttpServer::new(move || {
         let deployment_id = deployment_id.clone();
         let state = AppState {
@@ -130,6 +131,7 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
             competence_age: config.policy.competence_age,
             cohort: config.policy.cohort.clone(),
             auth: authenticator.clone(),
+            instance: instance.clone(),
             emergency_sees_past_objection: config.auth.emergency.sees_past_objection,
         };
         App::new()

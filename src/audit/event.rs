@@ -53,6 +53,8 @@ pub struct Access {
     /// `Type/id` of every resource returned.
     pub returned: Vec<String>,
     pub partners: Vec<PartnerOutcome>,
+    /// Items the policy withheld from the answer.
+    pub withheld: usize,
 }
 
 /// The AuditEvent for `access`.
@@ -135,6 +137,13 @@ pub fn audit_event(access: &Access) -> Value {
             "detail": [{"type": "partner-status", "valueString": partner.status}]
         }));
     }
+    // How many items the policy withheld: for investigators, never for clinicians.
+    entities.push(json!({
+        "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+        "role": {"system": OBJECT_ROLE, "code": "13", "display": "Security Resource"},
+        "name": "withheld by policy",
+        "detail": [{"type": "withheld-count", "valueString": access.withheld.to_string()}]
+    }));
     let mut event = json!({
         "resourceType": "AuditEvent",
         "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "Restful Operation"},

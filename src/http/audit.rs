@@ -17,6 +17,7 @@ use crate::fhir::{NhsNumber, PARTNER_REPORT_EXTENSION};
 struct Notes {
     requester: Option<Requester>,
     answer: Option<Value>,
+    withheld: usize,
 }
 
 /// Notes who is asking (once their token is validated).
@@ -43,6 +44,14 @@ pub fn note_answer(req: &HttpRequest, answer: &Value) {
     req.extensions_mut()
         .get_or_insert_with(Notes::default)
         .answer = Some(answer.clone());
+}
+
+/// Notes how many items the policy withheld from the answer (never shown to the
+/// client; recorded for investigators).
+pub fn note_withheld(req: &HttpRequest, count: usize) {
+    req.extensions_mut()
+        .get_or_insert_with(Notes::default)
+        .withheld += count;
 }
 
 /// Writes the event for the answered request. If it cannot be written, the answer is
@@ -79,11 +88,12 @@ pub async fn record(response: ServiceResponse, request_id: &str) -> ServiceRespo
         interaction: interaction(req),
         status: response.status().as_u16(),
         recorded: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        observer: state.base.clone(),
+        observer: state.instance.to_string(),
         requester: notes.requester,
         patients,
         returned: returned.iter().map(address).collect(),
         partners: notes.answer.as_ref().map(partners).unwrap_or_default(),
+        withheld: notes.withheld,
     };
     match crate::audit::record(&state.store, &access).await {
         Ok(_) => response,

@@ -150,6 +150,7 @@ async fn run(
         format_param,
     };
     Ok(searchset(
+        req,
         state,
         &viewer,
         page,

@@ -51,6 +51,8 @@ pub struct AppState {
     pub competence_age: u32,
     pub cohort: CohortConfig,
     pub auth: Arc<Authenticator>,
+    /// This facade process, as audit events name it (its base URL and a process id).
+    pub instance: Arc<str>,
     /// Whether emergency access sees past an objection (configuration, default no).
     pub emergency_sees_past_objection: bool,
 }

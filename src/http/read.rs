@@ -24,7 +24,7 @@ pub async fn read(
     let pairs = query_pairs(req.query_string());
     Output::answer(&req, &pairs, async {
         let principal = principal(&req, &state).await?;
-        read_resource(&state, &principal, &path.0, &path.1).await
+        read_resource(&req, &state, &principal, &path.0, &path.1).await
     })
     .await
 }
@@ -32,6 +32,7 @@ pub async fn read(
 /// A read passes the same policy filter as a search: a withheld record is as absent
 /// as one that does not exist.
 async fn read_resource(
+    req: &HttpRequest,
     state: &AppState,
     principal: &Principal,
     type_name: &str,
@@ -68,11 +69,13 @@ async fn read_resource(
         .policy
         .filter(vec![resource], &context, viewer.clearance)
         .pop()
-        .ok_or_else(not_found)?;
-    // Outside a fine-grained scope: as absent as a withheld record.
-    if !viewer.covers(&resource) {
+        .filter(|r| viewer.covers(r));
+    // Withheld, or outside a fine-grained scope: as absent as an unknown id (but
+    // counted for investigators in the audit trail).
+    let Some(resource) = resource else {
+        super::audit::note_withheld(req, 1);
         return Err(not_found());
-    }
+    };
     Ok(resource)
 }
 

@@ -156,7 +156,7 @@ async fn search(
         format_param,
     };
     Ok(searchset(
-        state, &viewer, page, resources, &context, &reports,
+        req, state, &viewer, page, resources, &context, &reports,
     ))
 }
 

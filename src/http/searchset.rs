@@ -94,6 +94,7 @@ fn comes_from(resource: &Value, ods_code: &str) -> bool {
 /// Every searchset is made here, so every one passes the policy filter, before
 /// anything is counted or paged.
 pub fn searchset(
+    req: &actix_web::HttpRequest,
     state: &AppState,
     viewer: &Viewer,
     page: PageRequest,
@@ -102,12 +103,15 @@ pub fn searchset(
     reports: &[PartnerReport],
 ) -> Value {
     // Outside what the token's scopes cover is not shown (SMART allows a search to omit it).
+    let gathered = resources.len();
     let resources: Vec<Value> = state
         .policy
         .filter(resources, context, viewer.clearance)
         .into_iter()
         .filter(|r| viewer.covers(r))
         .collect();
+    // For investigators only, in the audit trail; never in the answer.
+    super::audit::note_withheld(req, gathered - resources.len());
     let mut entries = dedupe(
         resources
             .into_iter()

@@ -168,6 +168,28 @@ async fn each_request_leaves_one_event_saying_who_what_and_why() {
         "flagged for alerting"
     );
 
+    // How much the policy withheld is recorded for investigators, never shown.
+    let withheld = |event: &Value| {
+        event["entity"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "withheld by policy")
+            .unwrap()["detail"][0]["valueString"]
+            .as_str()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+    };
+    let (reply, event) = one_event(&h, h.get("Encounter?patient=9990000034")).await;
+    assert!(withheld(&event) >= 1, "Chloe's clinic encounter");
+    assert!(!reply.text.contains("withheld"));
+    let (_, event) = one_event(&h, h.get("Encounter/riverside-gp.enc-chloe-gum")).await;
+    assert_eq!(event["outcomeDesc"], "HTTP 404");
+    assert_eq!(withheld(&event), 1);
+    let (_, event) = one_event(&h, h.get(&search)).await;
+    assert_eq!(withheld(&event), 0);
+
     // Discovery documents are not accesses to a record.
     let before = events(&h).len();
     h.get("metadata").await;
