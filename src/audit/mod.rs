@@ -3,6 +3,7 @@
 
 pub mod chain;
 pub mod event;
+pub mod query;
 
 pub use event::{Access, PartnerOutcome, Requester, audit_event};
 

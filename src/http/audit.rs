@@ -133,10 +133,11 @@ fn returned(answer: &Value) -> Vec<Value> {
             .flatten()
             .filter(|e| e["search"]["mode"] != "outcome")
             .map(|e| e["resource"].clone())
-            .filter(|r| r.is_object())
+            .filter(|r| r["id"].is_string())
             .collect(),
         Some("OperationOutcome") | None => Vec::new(),
-        Some(_) => vec![answer.clone()],
+        Some(_) if answer["id"].is_string() => vec![answer.clone()],
+        Some(_) => Vec::new(),
     }
 }
 

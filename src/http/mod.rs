@@ -2,6 +2,7 @@
 //! order, and writes the answer; nothing here decides what data may be shown.
 
 pub mod audit;
+mod audit_trail;
 mod consent;
 mod error;
 mod everything;
@@ -183,6 +184,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(consent::read))
                     .route(web::put().to(consent::update))
                     .default_service(web::to(not_allowed("GET, PUT"))),
+            )
+            .service(
+                web::resource("/AuditEvent")
+                    .route(web::get().to(audit_trail::search))
+                    .default_service(web::to(not_allowed("GET"))),
+            )
+            .service(
+                web::resource("/Patient/{id}/$who-viewed")
+                    .route(web::get().to(audit_trail::who_viewed))
+                    .default_service(web::to(not_allowed("GET"))),
             )
             .service(
                 web::resource("/Patient/{id}/$everything")

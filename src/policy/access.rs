@@ -26,6 +26,8 @@ pub enum Purpose {
     Clinical,
     /// The objection register: needs a privacy officer role (or a backend-service scope).
     Objections,
+    /// The audit trail: needs a privacy officer role (or a backend-service scope).
+    AuditTrail,
 }
 
 /// Resources a permitted request may show: all, or only those matching one of the
@@ -114,6 +116,10 @@ pub fn permit(
             Purpose::Objections => (
                 principal.permissions.privacy_officer,
                 "manage objections (privacy officer)",
+            ),
+            Purpose::AuditTrail => (
+                principal.permissions.privacy_officer,
+                "read the audit trail (privacy officer)",
             ),
         };
         if !allowed {

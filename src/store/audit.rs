@@ -64,3 +64,16 @@ pub fn read(
         .limit(limit)
         .load(conn)?)
 }
+
+/// Events before `before` (all, if None), newest first, at most `limit`.
+pub fn read_newest(
+    conn: &mut AnyConnection,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AuditRow>, StoreError> {
+    Ok(a::audit_events
+        .filter(a::sequence.lt(before.unwrap_or(i64::MAX)))
+        .order(a::sequence.desc())
+        .limit(limit)
+        .load(conn)?)
+}

@@ -319,3 +319,105 @@ async fn audit_verify_names_the_first_altered_removed_or_reordered_event() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn privacy_officers_search_the_trail_and_see_who_viewed_a_record() {
+    let h = Harness::start().await;
+    let officer = h.token(Profile::PrivacyOfficer);
+    let search = format!("Observation?patient={ALICE}");
+    h.ok(&search).await;
+    h.ok("Encounter/northgate-acute.enc-alice-admission").await;
+    h.get_with(&search, &[("x-purpose-of-use", "BTG")]).await;
+    h.get_as(
+        "Observation?patient=9990000026",
+        &h.token(Profile::SmartApp),
+    )
+    .await;
+    h.ok("AllergyIntolerance?patient=9990000026").await;
+
+    // Clinicians may not read the trail.
+    let refused = h.get("AuditEvent").await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+
+    let about_alice = h
+        .ok_as(&format!("AuditEvent?patient={ALICE}"), &officer)
+        .await;
+    let alice_events = entries(&about_alice);
+    assert_eq!(alice_events.len(), 3, "search, read, emergency search");
+    let sequence = |e: &Value| e["id"].as_str().unwrap().parse::<i64>().unwrap();
+    assert!(
+        alice_events
+            .windows(2)
+            .all(|w| sequence(&w[0]) > sequence(&w[1])),
+        "newest first"
+    );
+    let alerts = h
+        .ok_as(
+            "AuditEvent?_tag=http://terminology.hl7.org/CodeSystem/v3-ActReason|BTG",
+            &officer,
+        )
+        .await;
+    assert_eq!(entries(&alerts).len(), 1, "the emergency access");
+    let denied = h.ok_as("AuditEvent?outcome=4", &officer).await;
+    assert!(
+        entries(&denied)
+            .iter()
+            .any(|e| e["outcomeDesc"] == "HTTP 403"),
+        "the refused launch context"
+    );
+    let by_clinician = h.ok_as("AuditEvent?agent=dev-clinician", &officer).await;
+    assert!(entries(&by_clinician).len() >= 5);
+    assert!(entries(&h.ok_as("AuditEvent?date=lt2020-01-01", &officer).await).is_empty());
+    assert_eq!(
+        h.get_as("AuditEvent?colour=blue", &officer).await.status,
+        400
+    );
+
+    // Paged, two a page, every event once.
+    let mut seen = Vec::new();
+    let mut page = h.ok_as("AuditEvent?_count=2", &officer).await;
+    loop {
+        seen.extend(ids(&page));
+        let Some(next) = link(&page, "next") else {
+            break;
+        };
+        assert_eq!(h.get(&next).await.status, 403, "bound to the officer");
+        page = h.ok_as(&next, &officer).await;
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len());
+    assert!(seen.len() >= 9, "{seen:?}");
+
+    // Who viewed Alice's record: her accesses, not the officer's own reviews.
+    let report = h
+        .ok_as(&format!("Patient/{ALICE}/$who-viewed"), &officer)
+        .await;
+    assert_eq!(report["resourceType"], "Parameters");
+    let accesses = report["parameter"].as_array().unwrap();
+    assert_eq!(accesses.len(), 3, "{report}");
+    let part = |access: &Value, name: &str| {
+        access["part"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(part(&accesses[0], "types")["valueString"], "Observation");
+    assert!(
+        part(&accesses[0], "role")["valueString"]
+            .as_str()
+            .unwrap()
+            .contains("RX1")
+    );
+    assert_eq!(part(&accesses[1], "types")["valueString"], "Encounter");
+    assert_eq!(part(&accesses[2], "purpose")["valueCode"], "ETREAT");
+    assert_eq!(
+        h.get(&format!("Patient/{ALICE}/$who-viewed")).await.status,
+        403
+    );
+    h.stop().await;
+}
