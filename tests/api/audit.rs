@@ -421,3 +421,133 @@ async fn privacy_officers_search_the_trail_and_see_who_viewed_a_record() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn two_instances_on_one_postgres_keep_one_valid_chain() {
+    let Some(database) =
+        crate::databases::postgres("two_instances_on_one_postgres_keep_one_valid_chain")
+    else {
+        return;
+    };
+    let config = database.config.clone();
+    let h = Harness::with(move |c| c.database = config).await;
+    let (other_base, other) = start_facade(h.config.clone());
+    const N: usize = 40;
+    let requests: Vec<_> = (0..N)
+        .map(|i| {
+            let base = if i % 2 == 0 {
+                h.base.clone()
+            } else {
+                other_base.clone()
+            };
+            let client = h.client.clone();
+            let path = match i % 3 {
+                0 => format!("Observation?patient={ALICE}"),
+                1 => "Encounter/northgate-acute.enc-alice-admission".to_string(),
+                _ => format!("AllergyIntolerance?patient={ALICE}"),
+            };
+            tokio::spawn(async move {
+                client
+                    .get(format!("{base}/{path}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    let store = Store::connect(&database.config).unwrap();
+    let (count, _) = shcr_facade::audit::verify(&store).unwrap().unwrap();
+    assert_eq!(
+        count as usize, N,
+        "one event per request, one unbroken chain"
+    );
+    other.stop(false).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn logs_carry_request_ids_but_no_identifiers_tokens_or_bodies() {
+    let h = Harness::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, url) = sqlite_url();
+    let mut config = crate::cli::with_database(&url, 2000);
+    for (partner, port) in [(GP, "9001"), (ACUTE, "9002"), (COMMUNITY, "9003")] {
+        config = config.replace(
+            &format!("http://127.0.0.1:{port}/fhir"),
+            &h.sim(partner).base_url,
+        );
+    }
+    config.push_str(&format!(
+        "\n[auth]\naudience = \"{AUDIENCE}\"\n[[auth.issuers]]\nissuer = \"{}\"\n",
+        h.issuer.issuer
+    ));
+    let path = dir.path().join("shcr.toml");
+    std::fs::write(&path, config).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = dir.path().join("facade.log");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--port", &port.to_string(), "--config"])
+        .arg(&path)
+        .env_clear()
+        .env("SHCR_SERVER__WORKERS", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}/fhir");
+    let token = production_token(&h.issuer, Profile::Clinician);
+    let started = std::time::Instant::now();
+    while client()
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(started.elapsed().as_secs() < 20, "facade did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let requests = [
+        format!("Observation?patient={ALICE}"),
+        format!("Patient/{ALICE}"),
+        format!("Patient?family=jones&birthdate=1958-03-14"),
+        "Encounter/northgate-acute.enc-alice-admission".to_string(),
+        format!("Observation?patient={ALICE}&colour=blue"),
+    ];
+    for request in &requests {
+        let reply = h.get_as(&format!("{base}/{request}"), &token).await;
+        assert_eq!(reply.status, 200, "{request}");
+    }
+    let forged = h
+        .get_as(&format!("{base}/Patient/{ALICE}"), "forged.token.value")
+        .await;
+    assert_eq!(forged.status, 401);
+    let _ = child.kill();
+    let _ = child.wait();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("request_id"), "{logged}");
+    for secret in [
+        ALICE,
+        "Jones",
+        "jones",
+        "1958-03-14",
+        &token,
+        "forged.token",
+        "enc-alice",
+        "P1001",
+    ] {
+        assert!(
+            !logged.contains(secret),
+            "the log shows {secret}:\n{logged}"
+        );
+    }
+    h.stop().await;
+}
