@@ -518,7 +518,7 @@ async fn logs_carry_request_ids_but_no_identifiers_tokens_or_bodies() {
     let requests = [
         format!("Observation?patient={ALICE}"),
         format!("Patient/{ALICE}"),
-        format!("Patient?family=jones&birthdate=1958-03-14"),
+        "Patient?family=jones&birthdate=1958-03-14".to_string(),
         "Encounter/northgate-acute.enc-alice-admission".to_string(),
         format!("Observation?patient={ALICE}&colour=blue"),
     ];
