@@ -82,6 +82,10 @@ enum AuditAction {
     Verify {
         #[arg(long, env = "SHCR_CONFIG")]
         config: PathBuf,
+        /// A head printed by an earlier run (SEQUENCE:HASH), kept elsewhere: the
+        /// chain must still reach it unchanged, so removing the newest events shows.
+        #[arg(long)]
+        anchor: Option<shcr_facade::audit::Anchor>,
     },
 }
 
@@ -115,8 +119,8 @@ fn main() -> ExitCode {
             Command::Check { config } => check(config).await,
             Command::Migrate { config } => migrate(config),
             Command::Audit {
-                action: AuditAction::Verify { config },
-            } => verify_audit(config),
+                action: AuditAction::Verify { config, anchor },
+            } => verify_audit(config, anchor),
         }
     });
     match result {
@@ -152,12 +156,12 @@ fn migrate(path: PathBuf) -> Result<(), String> {
     Ok(())
 }
 
-fn verify_audit(path: PathBuf) -> Result<(), String> {
+fn verify_audit(path: PathBuf, anchor: Option<shcr_facade::audit::Anchor>) -> Result<(), String> {
     let config = Config::load(Some(&path)).map_err(|e| e.to_string())?;
     let store = shcr_facade::store::Store::connect(&config.database).map_err(|e| e.to_string())?;
-    match shcr_facade::audit::verify(&store).map_err(|e| e.to_string())? {
+    match shcr_facade::audit::verify(&store, anchor.as_ref()).map_err(|e| e.to_string())? {
         Ok((count, head)) => {
-            println!("audit chain intact: {count} events, head {head}");
+            println!("audit chain intact: {count} events, head {count}:{head}");
             Ok(())
         }
         Err(broken) => Err(format!("audit chain broken at {broken}")),

@@ -17,8 +17,38 @@ pub async fn record(store: &Store, access: &Access) -> Result<i64, StoreError> {
         .await
 }
 
-/// Walks the whole chain in order; the number of events, or the first bad one.
-pub fn verify(store: &Store) -> Result<Result<(i64, String), chain::ChainBreak>, StoreError> {
+/// A point of the chain recorded elsewhere (`audit verify` prints it): the event with
+/// this sequence number had this hash. Without one, removing the newest events
+/// leaves a shorter chain that still holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub sequence: i64,
+    pub hash: String,
+}
+
+impl std::str::FromStr for Anchor {
+    type Err = String;
+
+    /// `SEQUENCE:HASH`, as `audit verify` prints the head.
+    fn from_str(s: &str) -> Result<Anchor, String> {
+        let (sequence, hash) = s
+            .split_once(':')
+            .ok_or_else(|| format!("'{s}' is not SEQUENCE:HASH"))?;
+        Ok(Anchor {
+            sequence: sequence
+                .parse()
+                .map_err(|_| format!("'{sequence}' is not a sequence number"))?,
+            hash: hash.to_string(),
+        })
+    }
+}
+
+/// Walks the whole chain in order; the number of events and the head hash, or the
+/// first bad event. With an anchor, the chain must still reach it unchanged.
+pub fn verify(
+    store: &Store,
+    anchor: Option<&Anchor>,
+) -> Result<Result<(i64, String), chain::ChainBreak>, StoreError> {
     const BATCH: i64 = 1000;
     let mut walk = chain::ChainWalk::default();
     let mut from = 1;
@@ -28,10 +58,33 @@ pub fn verify(store: &Store) -> Result<Result<(i64, String), chain::ChainBreak>,
             if let Err(broken) = walk.check(row) {
                 return Ok(Err(broken));
             }
+            if let Some(anchor) = anchor
+                && row.sequence == anchor.sequence
+                && row.hash != anchor.hash
+            {
+                return Ok(Err(chain::ChainBreak {
+                    sequence: row.sequence,
+                    reason: "differs from the anchor recorded for it: the chain was rewritten"
+                        .into(),
+                }));
+            }
         }
         match rows.last() {
             Some(last) if rows.len() as i64 == BATCH => from = last.sequence + 1,
-            _ => return Ok(Ok((walk.count(), walk.head().to_string()))),
+            _ => break,
         }
     }
+    if let Some(anchor) = anchor
+        && walk.count() < anchor.sequence
+    {
+        return Ok(Err(chain::ChainBreak {
+            sequence: walk.count() + 1,
+            reason: format!(
+                "missing: the chain ends at {} but the anchor says event {} existed (truncated)",
+                walk.count(),
+                anchor.sequence
+            ),
+        }));
+    }
+    Ok(Ok((walk.count(), walk.head().to_string())))
 }

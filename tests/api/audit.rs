@@ -195,7 +195,9 @@ async fn each_request_leaves_one_event_saying_who_what_and_why() {
     h.get("metadata").await;
     assert_eq!(events(&h).len(), before);
 
-    let (count, _) = shcr_facade::audit::verify(&store(&h)).unwrap().unwrap();
+    let (count, _) = shcr_facade::audit::verify(&store(&h), None)
+        .unwrap()
+        .unwrap();
     assert_eq!(count as usize, events(&h).len());
     h.stop().await;
 }
@@ -243,10 +245,11 @@ async fn audit_verify_names_the_first_altered_removed_or_reordered_event() {
         crate::cli::with_database(&h.config.database.url, 2000),
     )
     .unwrap();
-    let verify = || {
+    let verify_with = |anchor: Option<&str>| {
         let out = Command::new(BIN)
             .args(["audit", "verify", "--config"])
             .arg(&config)
+            .args(anchor.map(|a| ["--anchor", a]).into_iter().flatten())
             .env_clear()
             .output()
             .unwrap();
@@ -259,8 +262,13 @@ async fn audit_verify_names_the_first_altered_removed_or_reordered_event() {
             ),
         )
     };
+    let verify = || verify_with(None);
     let (ok, said) = verify();
     assert!(ok && said.contains("intact: 5 events"), "{said}");
+    // The head, as an operator would keep it elsewhere.
+    let head = said.trim().rsplit("head ").next().unwrap().to_string();
+    assert!(head.starts_with("5:"), "{head}");
+    assert!(verify_with(Some(&head)).0);
 
     // Someone with the database's own rights removes the guards and edits history.
     let store = store(&h);
@@ -310,11 +318,20 @@ async fn audit_verify_names_the_first_altered_removed_or_reordered_event() {
     );
     assert!(verify().0, "restored");
 
-    // One removed.
-    sql(&store, "DELETE FROM audit_events WHERE sequence = 4");
+    // The tail truncated: the chain left still holds, but not against the anchor.
+    sql(&store, "DELETE FROM audit_events WHERE sequence >= 4");
+    assert!(verify().0, "a shorter chain holds by itself");
+    let (ok, said) = verify_with(Some(&head));
+    assert!(
+        !ok && said.contains("event 4") && said.contains("truncated"),
+        "{said}"
+    );
+
+    // One removed from the middle.
+    sql(&store, "DELETE FROM audit_events WHERE sequence = 2");
     let (ok, said) = verify();
     assert!(
-        !ok && said.contains("event 4") && said.contains("missing"),
+        !ok && said.contains("event 2") && said.contains("missing"),
         "{said}"
     );
     h.stop().await;
@@ -461,7 +478,7 @@ async fn two_instances_on_one_postgres_keep_one_valid_chain() {
         assert_eq!(request.await.unwrap(), 200);
     }
     let store = Store::connect(&database.config).unwrap();
-    let (count, _) = shcr_facade::audit::verify(&store).unwrap().unwrap();
+    let (count, _) = shcr_facade::audit::verify(&store, None).unwrap().unwrap();
     assert_eq!(
         count as usize, N,
         "one event per request, one unbroken chain"
