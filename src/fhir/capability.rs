@@ -21,6 +21,7 @@ pub fn capability_statement(base: &str, date: &str) -> Value {
         .map(|t| resource_capability(*t))
         .collect();
     resources.push(consent_capability());
+    resources.push(audit_event_capability());
     statement["rest"][0]["resource"] = json!(resources);
     statement
 }
@@ -35,6 +36,25 @@ fn consent_capability() -> Value {
         "readHistory": true,
         "updateCreate": false,
         "searchParam": [{"name": "patient", "definition": "http://hl7.org/fhir/SearchParameter/clinical-patient", "type": "reference", "documentation": "Patient/{NHS number}"}]
+    })
+}
+
+/// The audit trail, for privacy officers.
+fn audit_event_capability() -> Value {
+    json!({
+        "type": "AuditEvent",
+        "documentation": "Every access to the facade, hash-chained; privacy officers only. Newest first; _tag=BTG lists emergency accesses.",
+        "interaction": [{"code": "search-type"}],
+        "versioning": "no-version",
+        "readHistory": false,
+        "updateCreate": false,
+        "searchParam": [
+            {"name": "patient", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-patient", "type": "reference"},
+            {"name": "agent", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-agent", "type": "reference", "documentation": "a user or client id"},
+            {"name": "date", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-date", "type": "date"},
+            {"name": "outcome", "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-outcome", "type": "token"},
+            {"name": "_tag", "definition": "http://hl7.org/fhir/SearchParameter/Resource-tag", "type": "token"}
+        ]
     })
 }
 
@@ -65,6 +85,10 @@ fn resource_capability(resource_type: ResourceType) -> Value {
             "name": "everything",
             "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
             "documentation": "Every served record of the patient, from every partner, in one paged searchset (_count and _type are honoured)."
+        }, {
+            "name": "who-viewed",
+            "definition": "https://shcr-facade.example.org/fhir/OperationDefinition/Patient-who-viewed",
+            "documentation": "Privacy officers: every access that showed this patient's records (when, who, role and organisation, purpose, types), as Parameters."
         }]);
     }
     resource
@@ -97,7 +121,8 @@ mod tests {
                 "Observation",
                 "Encounter",
                 "CarePlan",
-                "Consent"
+                "Consent",
+                "AuditEvent"
             ]
         );
     }

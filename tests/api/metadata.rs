@@ -19,7 +19,7 @@ async fn capability_statement_is_r4_and_matches_what_works() {
         formats.contains(&"application/fhir+json") && formats.contains(&"application/fhir+xml")
     );
     let resources = cs["rest"][0]["resource"].as_array().unwrap();
-    assert_eq!(resources.len(), 7);
+    assert_eq!(resources.len(), 8);
     let consent = resources
         .iter()
         .find(|r| r["type"] == "Consent")
@@ -41,7 +41,29 @@ async fn capability_statement_is_r4_and_matches_what_works() {
             "history-instance"
         ]
     );
-    for resource in resources.iter().filter(|r| r["type"] != "Consent") {
+    // The audit trail: every advertised parameter accepted, for a privacy officer.
+    let audit = resources
+        .iter()
+        .find(|r| r["type"] == "AuditEvent")
+        .expect("the audit trail");
+    let officer = h.token(shcr_facade::sim::issuer::Profile::PrivacyOfficer);
+    for param in audit["searchParam"].as_array().unwrap() {
+        let name = param["name"].as_str().unwrap();
+        let value = match name {
+            "date" => "ge2020",
+            "patient" => ALICE,
+            "outcome" => "0",
+            _ => "x",
+        };
+        let reply = h
+            .get_as(&format!("AuditEvent?{name}={value}"), &officer)
+            .await;
+        assert_eq!(reply.status, 200, "AuditEvent?{name}: {}", reply.text);
+    }
+    for resource in resources
+        .iter()
+        .filter(|r| r["type"] != "Consent" && r["type"] != "AuditEvent")
+    {
         let t = resource["type"].as_str().unwrap();
         let interactions: Vec<&str> = resource["interaction"]
             .as_array()
