@@ -11,10 +11,11 @@
 //!    p50/p99 next to a direct call to one partner with the same L (the floor);
 //! 2. throughput: with L = 10 ms, `--concurrency` clients for `--seconds`, each
 //!    request a 3-partner search returning 50 resources;
-//! 3. the privacy policy's share: the facade has no way to run without its policy
-//!    (deliberately), so its two per-request costs are timed on their own, next to
-//!    the p50 above: the objection register read (the same SQLite database) and the
-//!    filter over the same 51 resources.
+//! 3. the privacy policy's and the audit trail's share: the facade has no way to run
+//!    without either (deliberately), so their per-request costs are timed on their
+//!    own, next to the p50 above: the objection register read and the audit event
+//!    write (the same SQLite database, the event naming 50 returned resources), and
+//!    the filter over the same 51 resources.
 //!
 //! Client, partners and facade share this machine's cores, so the figures are
 //! conservative. The facade uses an SQLite database in a temporary directory. Every request is checked (status 200, entry count), so a fast
@@ -196,6 +197,37 @@ async fn register_cost(database: &shcr_facade::config::DatabaseConfig, iteration
     started.elapsed().as_secs_f64() * 1000.0 / iterations as f64
 }
 
+/// Mean time of writing one audit event (hash-chained, as every request does), in ms.
+async fn audit_cost(database: &shcr_facade::config::DatabaseConfig, iterations: u32) -> f64 {
+    let store = shcr_facade::store::Store::open(database).expect("database");
+    let access = shcr_facade::audit::Access {
+        request_id: "loadgen".into(),
+        method: "GET".into(),
+        target: format!("/fhir/Observation?patient={BENCH_NHS}&_count=50"),
+        interaction: "search-type".into(),
+        status: 200,
+        recorded: "2026-01-01T00:00:00.000Z".into(),
+        observer: "loadgen".into(),
+        requester: Some(shcr_facade::audit::Requester {
+            issuer: "http://127.0.0.1/dev-issuer".into(),
+            subject: "dev-clinician".into(),
+            purpose: "TREAT".into(),
+            ..Default::default()
+        }),
+        patients: vec![BENCH_NHS.into()],
+        returned: (0..50).map(|i| format!("Observation/bench.obs-{i:02}")).collect(),
+        partners: Vec::new(),
+        withheld: 0,
+    };
+    let started = Instant::now();
+    for _ in 0..iterations {
+        shcr_facade::audit::record(&store, &access)
+            .await
+            .expect("audit write");
+    }
+    started.elapsed().as_secs_f64() * 1000.0 / iterations as f64
+}
+
 /// Mean time of the policy filter over one search's resources.
 fn policy_cost(iterations: u32) -> (usize, f64) {
     let mut data = PartnerData::default();
@@ -302,14 +334,17 @@ async fn main() {
 
     let register = register_cost(&stack.database, 2_000).await;
     let (resources, filter) = policy_cost(2_000);
+    let audit = audit_cost(&stack.database, 2_000).await;
     println!(
-        "\nobjection register read: {register:.3} ms per request (SQLite)\npolicy filter: {filter:.3} ms per search of {resources} resources (classifier, labels, links)"
+        "\nobjection register read: {register:.3} ms per request (SQLite)\npolicy filter: {filter:.3} ms per search of {resources} resources (classifier, labels, links)\naudit event write: {audit:.3} ms per request (SQLite, hash-chained, 50 returned ids)"
     );
     if let Some(p50) = p50_at_10 {
         println!(
-            "policy share of the facade p50 at L = 10 ms ({p50:.2} ms): {:.1} % (without it, about {:.2} ms)",
+            "policy share of the facade p50 at L = 10 ms ({p50:.2} ms): {:.1} % (without it, about {:.2} ms)\naudit share: {:.1} % (without it, about {:.2} ms)",
             100.0 * (register + filter) / p50,
-            p50 - register - filter
+            p50 - register - filter,
+            100.0 * audit / p50,
+            p50 - audit
         );
     }
 }
