@@ -215,7 +215,9 @@ async fn audit_cost(database: &shcr_facade::config::DatabaseConfig, iterations: 
             ..Default::default()
         }),
         patients: vec![BENCH_NHS.into()],
-        returned: (0..50).map(|i| format!("Observation/bench.obs-{i:02}")).collect(),
+        returned: (0..50)
+            .map(|i| format!("Observation/bench.obs-{i:02}"))
+            .collect(),
         partners: Vec::new(),
         withheld: 0,
     };

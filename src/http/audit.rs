@@ -16,7 +16,11 @@ use crate::fhir::{NhsNumber, PARTNER_REPORT_EXTENSION};
 #[derive(Debug, Clone, Default)]
 struct Notes {
     requester: Option<Requester>,
-    answer: Option<Value>,
+    /// `Type/id` of every resource returned.
+    returned: Vec<String>,
+    /// Patients the returned resources are or are about.
+    patients: Vec<String>,
+    partners: Vec<PartnerOutcome>,
     withheld: usize,
 }
 
@@ -39,11 +43,15 @@ pub fn note_requester(req: &HttpRequest, principal: &Principal) {
         .requester = Some(requester);
 }
 
-/// Notes what is being returned (a resource or a Bundle), before it is written.
+/// Notes what is being returned (a resource or a Bundle), before it is written: the
+/// ids, patients and partners, not the records themselves.
 pub fn note_answer(req: &HttpRequest, answer: &Value) {
-    req.extensions_mut()
-        .get_or_insert_with(Notes::default)
-        .answer = Some(answer.clone());
+    let resources = returned(answer);
+    let mut extensions = req.extensions_mut();
+    let notes = extensions.get_or_insert_with(Notes::default);
+    notes.returned = resources.iter().map(|r| address(r)).collect();
+    notes.patients = resources.iter().flat_map(|r| patients_of(r)).collect();
+    notes.partners = partners(answer);
 }
 
 /// Notes how many items the policy withheld from the answer (never shown to the
@@ -74,11 +82,8 @@ pub async fn record(response: ServiceResponse, request_id: &str) -> ServiceRespo
         "" => req.path().to_string(),
         query => format!("{}?{query}", req.path()),
     };
-    let returned = notes.answer.as_ref().map(returned).unwrap_or_default();
     let mut patients = patients_asked(req);
-    for resource in &returned {
-        patients.extend(patients_of(resource));
-    }
+    patients.extend(notes.patients);
     patients.sort();
     patients.dedup();
     let access = Access {
@@ -91,8 +96,8 @@ pub async fn record(response: ServiceResponse, request_id: &str) -> ServiceRespo
         observer: state.instance.to_string(),
         requester: notes.requester,
         patients,
-        returned: returned.iter().map(address).collect(),
-        partners: notes.answer.as_ref().map(partners).unwrap_or_default(),
+        returned: notes.returned,
+        partners: notes.partners,
         withheld: notes.withheld,
     };
     match crate::audit::record(&state.store, &access).await {
@@ -125,18 +130,18 @@ fn interaction(req: &HttpRequest) -> String {
 }
 
 /// Resources an answer returns: a Bundle's match entries, or the resource itself.
-fn returned(answer: &Value) -> Vec<Value> {
+fn returned(answer: &Value) -> Vec<&Value> {
     match answer["resourceType"].as_str() {
         Some("Bundle") => answer["entry"]
             .as_array()
             .into_iter()
             .flatten()
             .filter(|e| e["search"]["mode"] != "outcome")
-            .map(|e| e["resource"].clone())
+            .map(|e| &e["resource"])
             .filter(|r| r["id"].is_string())
             .collect(),
         Some("OperationOutcome") | None => Vec::new(),
-        Some(_) if answer["id"].is_string() => vec![answer.clone()],
+        Some(_) if answer["id"].is_string() => vec![answer],
         Some(_) => Vec::new(),
     }
 }
