@@ -69,14 +69,12 @@ pub async fn record(response: ServiceResponse, request_id: &str) -> ServiceRespo
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return response;
     };
-    // Discovery documents (CapabilityStatement, SMART configuration) are about the
-    // server, not a record, and are open to all: they are not audited.
-    if !req.path().starts_with("/fhir")
-        || req.path().ends_with("/metadata")
-        || req.path().contains("/.well-known/")
-    {
+    if !req.path().starts_with("/fhir") {
         return response;
     }
+    // Discovery documents (CapabilityStatement, SMART configuration) hold nothing of
+    // anyone's record: audited like the rest, but answered even if that fails.
+    let discovery = req.path().ends_with("/metadata") || req.path().contains("/.well-known/");
     let notes = req.extensions().get::<Notes>().cloned().unwrap_or_default();
     let target = match req.query_string() {
         "" => req.path().to_string(),
@@ -102,6 +100,13 @@ pub async fn record(response: ServiceResponse, request_id: &str) -> ServiceRespo
     };
     match crate::audit::record(&state.store, &access).await {
         Ok(_) => response,
+        Err(_) if discovery => {
+            tracing::warn!(
+                request_id,
+                "audit event for a discovery document could not be written"
+            );
+            response
+        }
         Err(_) => {
             tracing::error!(
                 request_id,
@@ -117,6 +122,7 @@ pub async fn record(response: ServiceResponse, request_id: &str) -> ServiceRespo
 fn interaction(req: &HttpRequest) -> String {
     let pattern = req.match_pattern().unwrap_or_default();
     let interaction = match (req.method().as_str(), pattern.as_str()) {
+        (_, p) if p.ends_with("/metadata") || p.contains("/.well-known/") => "capabilities",
         (_, p) if p.contains("$everything") => "operation",
         (_, p) if p.ends_with("/_history/{version}") => "vread",
         (_, p) if p.ends_with("/_history") => "history-instance",

@@ -190,10 +190,149 @@ async fn each_request_leaves_one_event_saying_who_what_and_why() {
     let (_, event) = one_event(&h, h.get(&search)).await;
     assert_eq!(withheld(&event), 0);
 
-    // Discovery documents are not accesses to a record.
-    let before = events(&h).len();
-    h.get("metadata").await;
-    assert_eq!(events(&h).len(), before);
+    // Every endpoint, whatever the outcome, leaves exactly one event.
+    let officer = h.token(Profile::PrivacyOfficer);
+    let consent = crate::objection::objection(
+        "9990000026",
+        "proposed",
+        serde_json::json!({"reference": "Patient/9990000026"}),
+    );
+    let send = |method: &str, path: &str, body: Option<String>, token: &str| {
+        let mut request = h
+            .client
+            .request(method.parse().unwrap(), format!("{}/{path}", h.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request
+                .header(
+                    "content-type",
+                    if path.ends_with("_search") {
+                        "application/x-www-form-urlencoded"
+                    } else {
+                        "application/fhir+json"
+                    },
+                )
+                .body(body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            Reply {
+                status: response.status(),
+                content_type: String::new(),
+                text: response.text().await.unwrap(),
+                elapsed: std::time::Duration::ZERO,
+            }
+        }
+    };
+    let mut consent_update = consent.clone();
+    consent_update["status"] = serde_json::json!("inactive");
+    let cases: Vec<(&str, String, Option<String>, &str, u16)> = vec![
+        ("GET", "metadata".into(), None, &clinician, 200),
+        (
+            "GET",
+            ".well-known/smart-configuration".into(),
+            None,
+            &clinician,
+            200,
+        ),
+        ("GET", format!("Patient/{ALICE}"), None, &clinician, 200),
+        (
+            "GET",
+            format!("Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{ALICE}"),
+            None,
+            &clinician,
+            200,
+        ),
+        (
+            "GET",
+            format!("Patient/{ALICE}/$everything?_count=5"),
+            None,
+            &clinician,
+            200,
+        ),
+        (
+            "POST",
+            "Observation/_search".into(),
+            Some(format!("patient={ALICE}")),
+            &clinician,
+            200,
+        ),
+        (
+            "GET",
+            "Observation?code=8480-6".into(),
+            None,
+            &clinician,
+            400,
+        ),
+        ("DELETE", format!("Patient/{ALICE}"), None, &clinician, 405),
+        ("GET", "Specimen/x".into(), None, &clinician, 404),
+        (
+            "POST",
+            "Consent".into(),
+            Some(consent.to_string()),
+            &officer,
+            201,
+        ),
+        (
+            "GET",
+            "Observation?patient=9990000026".into(),
+            None,
+            &clinician,
+            403,
+        ),
+        (
+            "PUT",
+            "Consent/9990000026".into(),
+            Some(consent_update.to_string()),
+            &officer,
+            200,
+        ),
+        ("GET", "Consent/9990000026".into(), None, &officer, 200),
+        (
+            "GET",
+            "Consent/9990000026/_history".into(),
+            None,
+            &officer,
+            200,
+        ),
+        (
+            "GET",
+            "Consent/9990000026/_history/1".into(),
+            None,
+            &officer,
+            200,
+        ),
+        (
+            "GET",
+            "Consent?patient=Patient/9990000026".into(),
+            None,
+            &officer,
+            200,
+        ),
+        ("GET", "AuditEvent?_count=1".into(), None, &officer, 200),
+        (
+            "GET",
+            format!("Patient/{ALICE}/$who-viewed"),
+            None,
+            &officer,
+            200,
+        ),
+        ("GET", "AuditEvent".into(), None, &clinician, 403),
+    ];
+    for (method, path, body, token, status) in cases {
+        let (reply, event) = one_event(&h, send(method, &path, body, token)).await;
+        assert_eq!(
+            reply.status.as_u16(),
+            status,
+            "{method} {path}: {}",
+            reply.text
+        );
+        assert_eq!(
+            event["outcomeDesc"],
+            format!("HTTP {status}"),
+            "{method} {path}"
+        );
+    }
 
     let (count, _) = shcr_facade::audit::verify(&store(&h), None)
         .unwrap()
