@@ -8,6 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use figment::value::magic::RelativePathBuf;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -270,7 +271,10 @@ pub struct EmergencyConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PartnerKind {
+    /// A FHIR R4 server.
     Fhir,
+    /// A system with its own JSON API, read through a mapping file and Liquid templates.
+    Legacy,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -284,6 +288,10 @@ pub struct PartnerConfig {
     pub base_url: String,
     pub resource_types: Vec<ResourceType>,
     pub timeout_ms: u64,
+    /// `legacy` partners: the mapping file (requests and templates), relative to the
+    /// configuration file that names it.
+    #[serde(default)]
+    pub mapping: Option<RelativePathBuf>,
     /// How the facade authenticates to the partner (never with the user's token).
     #[serde(default)]
     pub credentials: CredentialsConfig,
@@ -512,6 +520,21 @@ impl Config {
                     "must be an http(s) URL with no query, fragment or credentials",
                 ));
             }
+            match (p.kind, &p.mapping) {
+                (PartnerKind::Legacy, None) => {
+                    return Err(invalid(
+                        field("mapping"),
+                        "a legacy partner needs a mapping file",
+                    ));
+                }
+                (PartnerKind::Fhir, Some(_)) => {
+                    return Err(invalid(
+                        field("mapping"),
+                        "only a legacy partner has a mapping file",
+                    ));
+                }
+                _ => {}
+            }
             if p.resource_types.is_empty() {
                 return Err(invalid(
                     field("resource_types"),
@@ -590,6 +613,11 @@ impl Config {
 impl PartnerConfig {
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The mapping file of a legacy partner, resolved against the configuration file.
+    pub fn mapping_path(&self) -> Option<PathBuf> {
+        self.mapping.as_ref().map(RelativePathBuf::relative)
     }
 }
 
@@ -671,7 +699,7 @@ timeout_ms = 1000
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/shcr.toml"))
                 .unwrap();
         let config = load(&text).unwrap();
-        assert_eq!(config.partners.len(), 3);
+        assert_eq!(config.partners.len(), 4);
     }
 
     #[test]

@@ -9,9 +9,24 @@ use figment::Figment;
 use figment::providers::{Format, Toml};
 
 use serde_json::Value;
-use shcr_facade::config::{Config, IssuerConfig};
+use shcr_facade::config::{Config, IssuerConfig, PartnerKind};
 use shcr_facade::sim::issuer::{DevIssuer, Profile, TokenRequest};
-use shcr_facade::sim::{Faults, PartnerData, SimPartner};
+use shcr_facade::sim::{CouncilData, Faults, LegacyPartner, PartnerData, SimPartner};
+
+/// A running simulated partner of either kind, kept alive while the demo runs.
+enum Simulator {
+    Fhir(SimPartner),
+    Legacy(LegacyPartner),
+}
+
+impl Simulator {
+    fn base_url(&self) -> &str {
+        match self {
+            Simulator::Fhir(sim) => &sim.base_url,
+            Simulator::Legacy(sim) => &sim.base_url,
+        }
+    }
+}
 
 /// examples/ next to the working directory, or in the source tree.
 fn examples_dir() -> PathBuf {
@@ -55,19 +70,35 @@ pub async fn run(
     let mut partners = Vec::new();
     for partner in &mut config.partners {
         let dir = examples.join("data").join(&partner.id);
-        let data = PartnerData::load(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let records = data.len();
+        let unreadable = |e: std::io::Error| format!("{}: {e}", dir.display());
         let partner_faults = faults
             .remove(&partner.id)
             .unwrap_or_else(|| Faults::latency(partner_latency_ms));
-        let sim = SimPartner::start(data, partner_faults).map_err(|e| e.to_string())?;
-        partner.base_url = sim.base_url.clone();
+        let (simulator, records) = match partner.kind {
+            PartnerKind::Fhir => {
+                let data = PartnerData::load(&dir).map_err(unreadable)?;
+                let records = data.len();
+                let sim = SimPartner::start(data, partner_faults).map_err(|e| e.to_string())?;
+                (Simulator::Fhir(sim), records)
+            }
+            PartnerKind::Legacy => {
+                let data = CouncilData::load(&dir).map_err(unreadable)?;
+                let records = data.len();
+                let sim = LegacyPartner::start(data, partner_faults).map_err(|e| e.to_string())?;
+                (Simulator::Legacy(sim), records)
+            }
+        };
+        partner.base_url = simulator.base_url().to_string();
         println!(
-            "partner  {:<48} {records:>3} records at {}",
+            "partner  {:<48} {records:>3} records at {}{}",
             format!("{} ({})", partner.name, partner.ods_code),
-            sim.base_url
+            partner.base_url,
+            match partner.kind {
+                PartnerKind::Legacy => " (legacy JSON API)",
+                PartnerKind::Fhir => "",
+            }
         );
-        partners.push(sim);
+        partners.push(simulator);
     }
     config.server.port = port;
     let address = format!("{}:{port}", config.server.host);
@@ -201,6 +232,18 @@ fn print_requests(base: &str) {
         (
             "read one encounter by facade id",
             format!("curl -s '{base}/Encounter/northgate-acute.enc-alice-admission'"),
+        ),
+        (
+            "Ian Morris's care plans: the community trust's and the council's care packages (legacy JSON API)",
+            format!("curl -s '{base}/CarePlan?patient=9990000093'"),
+        ),
+        (
+            "the council's assessments and home visits for Ian since 2024",
+            format!("curl -s '{base}/Encounter?patient=9990000093&date=ge2024-01-01'"),
+        ),
+        (
+            "read one council home visit by facade id",
+            format!("curl -s '{base}/Encounter/eastshire-asc.EC10450.visit-V-90211'"),
         ),
         (
             "count only",

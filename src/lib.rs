@@ -96,6 +96,15 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
         federation::load_credentials(&config)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
     );
+    let mappings = Arc::new(
+        federation::legacy::load_mappings(&config).map_err(|problems| {
+            let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("legacy partner mapping: {}", problems.join("; ")),
+            )
+        })?,
+    );
     // A base URL that cannot travel in the hop header is not used as the id.
     let deployment_id: Arc<str> = config
         .server
@@ -116,7 +125,13 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
     let server = HttpServer::new(move || {
         let deployment_id = deployment_id.clone();
         let state = AppState {
-            federation: Federation::new(&config, &credentials, &deployment_id, links.clone()),
+            federation: Federation::new(
+                &config,
+                &credentials,
+                &mappings,
+                &deployment_id,
+                links.clone(),
+            ),
             sealer: sealer.clone(),
             base: app_base.clone(),
             page_limits: PageLimits {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use shcr_facade::config::Config;
+use shcr_facade::config::{Config, PartnerKind};
 
 #[derive(Parser)]
 #[command(
@@ -184,6 +184,20 @@ async fn check(path: PathBuf) -> Result<(), String> {
         failures += 1;
         println!("  FAIL  {e}");
     }
+    let mappings = match shcr_facade::federation::legacy::load_mappings(&config) {
+        Ok(mappings) => mappings,
+        Err(problems) => {
+            failures += problems.len();
+            for problem in &problems {
+                println!("  FAIL  {problem}");
+            }
+            Default::default()
+        }
+    };
+    for (id, mapping) in &mappings {
+        let templates = 1 + mapping.resources.len();
+        println!("  ok    {id}: mapping and {templates} templates load");
+    }
     let authenticator = shcr_facade::auth::Authenticator::new(&config.auth, "");
     for issuer in authenticator.issuers() {
         match issuer.metadata().await {
@@ -198,14 +212,25 @@ async fn check(path: PathBuf) -> Result<(), String> {
         }
     }
     for partner in &config.partners {
-        let url = format!("{}/metadata", partner.base_url.trim_end_matches('/'));
+        let base = partner.base_url.trim_end_matches('/');
+        // A FHIR partner shows its CapabilityStatement; a legacy one its health path,
+        // with the headers its mapping sends.
+        let mut request = match mappings.get(&partner.id) {
+            Some(mapping) => mapping.headers.iter().fold(
+                client.get(format!(
+                    "{base}/{}",
+                    mapping.health.as_deref().unwrap_or_default()
+                )),
+                |r, (name, value)| r.header(name, value),
+            ),
+            None if partner.kind == PartnerKind::Legacy => continue,
+            None => client
+                .get(format!("{base}/metadata"))
+                .header("accept", "application/fhir+json"),
+        };
+        request = request.timeout(partner.timeout());
         let started = std::time::Instant::now();
-        let answer = client
-            .get(&url)
-            .header("accept", "application/fhir+json")
-            .timeout(partner.timeout())
-            .send()
-            .await;
+        let answer = request.send().await;
         let ms = started.elapsed().as_millis();
         match answer {
             Ok(r) if r.status().is_success() => {

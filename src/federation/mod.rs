@@ -7,6 +7,7 @@
 pub mod credentials;
 pub mod cursor;
 pub mod identity;
+pub mod legacy;
 pub mod partner;
 pub mod report;
 
@@ -30,6 +31,7 @@ use crate::fhir::{NhsNumber, ResourceType, id::split_facade_id};
 use crate::store::StoreError;
 use credentials::Credentials;
 use identity::{LocalIds, PatientLinks, nhs_number_of};
+use legacy::PartnerMappings;
 use partner::{ExchangeLimits, Partner, PartnerFailure};
 use report::{PartnerReport, PartnerStatus};
 
@@ -75,6 +77,8 @@ struct Exchange {
     ids: LocalIds,
     /// The ids were looked up now, not remembered.
     learned: bool,
+    /// Legacy client records that did not map to a Patient during the look-up.
+    unmapped: usize,
     results: Vec<TypeResult>,
 }
 
@@ -119,6 +123,7 @@ impl Federation {
     pub fn new(
         config: &Config,
         credentials: &PartnerCredentials,
+        mappings: &PartnerMappings,
         deployment_id: &str,
         links: PatientLinks,
     ) -> Federation {
@@ -130,7 +135,8 @@ impl Federation {
                     .get(&p.id)
                     .cloned()
                     .unwrap_or_else(|| Arc::new(Credentials::none()));
-                Arc::new(Partner::from_config(p, credentials, deployment_id))
+                let mapping = mappings.get(&p.id).cloned();
+                Arc::new(Partner::from_config(p, credentials, mapping, deployment_id))
             })
             .collect();
         partners.sort_by_key(|p| p.id != config.demographics_authority);
@@ -167,22 +173,29 @@ impl Federation {
             async move {
                 let start = Instant::now();
                 let outcome = bounded(partner, deadline, async {
-                    let (ids, learned) = match remembered {
-                        Some(ids) => (ids, false),
-                        None => (ids_of(&self.lookup_patient(partner, nhs).await?), true),
+                    let (ids, learned, unmapped) = match remembered {
+                        Some(ids) => (ids, false, 0),
+                        None => {
+                            let found = self.lookup_patient(partner, nhs).await?;
+                            (ids_of(&found.resources), true, found.unmapped)
+                        }
                     };
                     let searches: Vec<_> = types
                         .iter()
                         .filter(|t| partner.serves(**t) && !ids.is_empty())
                         .filter_map(|t| query(partner, *t, &ids).map(|q| (*t, q)))
                         .map(|(t, q)| async move {
-                            (t, partner::search(partner, t, &q, self.limits).await)
+                            (
+                                t,
+                                partner::search(partner, t, &q, Some(nhs), self.limits).await,
+                            )
                         })
                         .collect();
                     let results = join_all(searches).await;
                     Ok(Exchange {
                         ids,
                         learned,
+                        unmapped,
                         results,
                     })
                 })
@@ -218,16 +231,21 @@ impl Federation {
         latency: Duration,
     ) -> (PartnerReport, Vec<Value>) {
         let report = |status| PartnerReport::new(partner.clone(), status, latency);
-        let Exchange { ids, results, .. } = match outcome {
+        let exchange = match outcome {
             Err(failure) => return (report(PartnerStatus::Failed(failure)), Vec::new()),
-            Ok(exchange) if exchange.ids.is_empty() => {
-                return (report(PartnerStatus::PatientNotKnown), Vec::new());
-            }
             Ok(exchange) => exchange,
         };
+        let mut summary = report(match exchange.ids.is_empty() {
+            true => PartnerStatus::PatientNotKnown,
+            false => PartnerStatus::Ok,
+        });
+        summary.rejected.unmapped = exchange.unmapped;
+        if exchange.ids.is_empty() {
+            return (summary, Vec::new());
+        }
+        let Exchange { ids, results, .. } = exchange;
         let patients: HashMap<String, NhsNumber> =
             ids.into_iter().map(|id| (id, nhs.clone())).collect();
-        let mut summary = report(PartnerStatus::Ok);
         let mut accepted = Vec::new();
         for (resource_type, result) in results {
             match result {
@@ -235,6 +253,7 @@ impl Federation {
                     if pages.truncated {
                         summary.absorb(report(PartnerStatus::Incomplete));
                     }
+                    summary.rejected.unmapped += pages.unmapped;
                     accepted.extend(self.accept(
                         partner,
                         resource_type,
@@ -257,7 +276,12 @@ impl Federation {
     ) -> Result<GatheredPatients, StoreError> {
         let deadline = Instant::now() + self.deadline;
         let named = request.named_patients();
-        let tasks = self.partners.iter().map(|partner| {
+        // Legacy systems are asked by NHS number only, not by demographics.
+        let asked = self
+            .partners
+            .iter()
+            .filter(|p| named.is_some() || p.legacy.is_none());
+        let tasks = asked.map(|partner| {
             let named = &named;
             async move {
                 let start = Instant::now();
@@ -266,9 +290,11 @@ impl Federation {
                         Some(numbers) => {
                             let lookups =
                                 numbers.iter().map(|nhs| self.lookup_patient(partner, nhs));
-                            let mut found = Vec::new();
+                            let mut found = partner::Pages::default();
                             for result in join_all(lookups).await {
-                                found.extend(result?);
+                                let pages = result?;
+                                found.resources.extend(pages.resources);
+                                found.unmapped += pages.unmapped;
                             }
                             Ok(found)
                         }
@@ -293,19 +319,20 @@ impl Federation {
                     continue;
                 }
             };
-            let status = if found.is_empty() && named.is_some() {
+            let status = if found.resources.is_empty() && named.is_some() {
                 PartnerStatus::PatientNotKnown
             } else {
                 PartnerStatus::Ok
             };
             let mut report = PartnerReport::new(partner.clone(), status, latency);
+            report.rejected.unmapped = found.unmapped;
             // A named patient the partner did not return is not known there.
             for nhs in named.iter().flatten() {
                 learned
                     .entry((nhs.clone(), partner.id.clone()))
                     .or_default();
             }
-            for patient in found {
+            for patient in found.resources {
                 if patient["resourceType"] != "Patient" {
                     report.rejected.wrong_type += 1;
                     continue;
@@ -362,8 +389,18 @@ impl Federation {
             partner: partner.clone(),
             failure,
         };
+        // A legacy record's local id starts with its patient's id there: the patient
+        // whose records are fetched again to find it.
+        let subject = match &partner.legacy {
+            Some(_) => {
+                let (patient, _) = local_id.split_once('.').ok_or(ReadFailure::NotFound)?;
+                let nhs = self.nhs_number_at(partner, deadline, patient).await?;
+                Some(nhs.ok_or(ReadFailure::NotFound)?)
+            }
+            None => None,
+        };
         let Some(mut resource) = self
-            .read_at(partner, deadline, resource_type, local_id)
+            .read_at(partner, deadline, resource_type, local_id, subject.as_ref())
             .await
             .map_err(failed)?
         else {
@@ -371,23 +408,7 @@ impl Federation {
         };
         let mut patients = HashMap::new();
         for local in patient_references(&resource, resource_type) {
-            let nhs = match self.links.nhs_number(&partner.id, &local).await? {
-                Some(nhs) => Some(nhs),
-                None => {
-                    let nhs = self
-                        .read_at(partner, deadline, ResourceType::Patient, &local)
-                        .await
-                        .map_err(failed)?
-                        .as_ref()
-                        .and_then(nhs_number_of);
-                    if let Some(nhs) = &nhs {
-                        self.links
-                            .remember(vec![(nhs.clone(), partner.id.clone(), vec![local.clone()])])
-                            .await?;
-                    }
-                    nhs
-                }
-            };
+            let nhs = self.nhs_number_at(partner, deadline, &local).await?;
             patients.extend(nhs.map(|nhs| (local, nhs)));
         }
         // A record that cannot be tied to a patient's NHS number is not served.
@@ -399,6 +420,38 @@ impl Federation {
         Ok(resource)
     }
 
+    /// The NHS number behind a partner's local patient id: remembered, or read from
+    /// the partner (and then remembered).
+    async fn nhs_number_at(
+        &self,
+        partner: &Arc<Partner>,
+        deadline: Instant,
+        local: &str,
+    ) -> Result<Option<NhsNumber>, ReadFailure> {
+        if let Some(nhs) = self.links.nhs_number(&partner.id, local).await? {
+            return Ok(Some(nhs));
+        }
+        let nhs = self
+            .read_at(partner, deadline, ResourceType::Patient, local, None)
+            .await
+            .map_err(|failure| ReadFailure::Partner {
+                partner: partner.clone(),
+                failure,
+            })?
+            .as_ref()
+            .and_then(nhs_number_of);
+        if let Some(nhs) = &nhs {
+            self.links
+                .remember(vec![(
+                    nhs.clone(),
+                    partner.id.clone(),
+                    vec![local.to_string()],
+                )])
+                .await?;
+        }
+        Ok(nhs)
+    }
+
     /// Reads one resource from `partner` within the request's deadline.
     async fn read_at(
         &self,
@@ -406,12 +459,13 @@ impl Federation {
         deadline: Instant,
         resource_type: ResourceType,
         local_id: &str,
+        subject: Option<&NhsNumber>,
     ) -> Result<Option<Value>, PartnerFailure> {
         let max = self.limits.max_response_bytes;
         bounded(
             partner,
             deadline,
-            partner::read(partner, resource_type, local_id, max),
+            partner::read(partner, resource_type, local_id, subject, max),
         )
         .await
     }
@@ -466,22 +520,18 @@ impl Federation {
         &self,
         partner: &Partner,
         nhs: &NhsNumber,
-    ) -> Result<Vec<Value>, PartnerFailure> {
+    ) -> Result<partner::Pages, PartnerFailure> {
         let query = [(
             "identifier".to_string(),
             format!("{NHS_NUMBER_SYSTEM}|{nhs}"),
         )];
-        let patients: Vec<Value> = self
-            .search_patients(partner, &query)
-            .await?
-            .into_iter()
-            .filter(|p| {
-                p["resourceType"] == "Patient"
-                    && p["id"].is_string()
-                    && nhs_number_of(p).as_ref() == Some(nhs)
-            })
-            .collect();
-        Ok(patients)
+        let mut pages = self.search_patients(partner, &query).await?;
+        pages.resources.retain(|p| {
+            p["resourceType"] == "Patient"
+                && p["id"].is_string()
+                && nhs_number_of(p).as_ref() == Some(nhs)
+        });
+        Ok(pages)
     }
 
     /// Patient resources matching `query` at one partner.
@@ -489,9 +539,8 @@ impl Federation {
         &self,
         partner: &Partner,
         query: &[(String, String)],
-    ) -> Result<Vec<Value>, PartnerFailure> {
-        let pages = partner::search(partner, ResourceType::Patient, query, self.limits).await?;
-        Ok(pages.resources)
+    ) -> Result<partner::Pages, PartnerFailure> {
+        partner::search(partner, ResourceType::Patient, query, None, self.limits).await
     }
 }
 

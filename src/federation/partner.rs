@@ -1,4 +1,5 @@
-//! One partner FHIR server, as the facade talks to it: searches with paging, reads.
+//! One partner, as the facade talks to it: a FHIR server (searches with paging,
+//! reads), or a legacy system read through its mapping (see `legacy`).
 //!
 //! Partners are untrusted: bodies are size-capped, must be JSON of the expected shape,
 //! and a `next` link is followed only if it stays under the configured base URL.
@@ -6,13 +7,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest::header::{ACCEPT, HeaderName, HeaderValue};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use url::Url;
 
 use super::credentials::Credentials;
+use super::legacy::{self, Mapping};
 use crate::config::PartnerConfig;
-use crate::fhir::ResourceType;
+use crate::fhir::{NhsNumber, ResourceType};
 
 /// The header that lists the Shared Care Records a request has passed through, so
 /// that two facades configured as each other's partners never loop.
@@ -36,6 +39,8 @@ pub struct Partner {
     pub base_url: Url,
     pub resource_types: Vec<ResourceType>,
     pub timeout: Duration,
+    /// How a legacy partner's records are fetched and mapped (None: a FHIR server).
+    pub legacy: Option<Arc<Mapping>>,
     credentials: Arc<Credentials>,
     /// This worker's connection pool to the partner (with our client certificate, if any).
     client: Client,
@@ -47,6 +52,7 @@ impl Partner {
     pub fn from_config(
         config: &PartnerConfig,
         credentials: Arc<Credentials>,
+        legacy: Option<Arc<Mapping>>,
         deployment_id: &str,
     ) -> Partner {
         let mut base_url =
@@ -61,6 +67,7 @@ impl Partner {
             base_url,
             resource_types: config.resource_types.clone(),
             timeout: config.timeout(),
+            legacy,
             client: http_client(&credentials),
             credentials,
             deployment_id: deployment_id.to_string(),
@@ -88,7 +95,7 @@ impl Partner {
     }
 
     /// Is `link` under this partner's base URL (same scheme, host, port and path prefix)?
-    fn owns(&self, link: &Url) -> bool {
+    pub(super) fn owns(&self, link: &Url) -> bool {
         link.scheme() == self.base_url.scheme()
             && link.host_str() == self.base_url.host_str()
             && link.port_or_known_default() == self.base_url.port_or_known_default()
@@ -131,7 +138,7 @@ pub enum PartnerFailure {
     Unreachable,
     #[error("answered with HTTP {0}")]
     HttpStatus(u16),
-    #[error("sent a response that is not a FHIR {0}")]
+    #[error("sent a response that is not {0}")]
     Malformed(&'static str),
     #[error("sent a response larger than the facade accepts")]
     TooLarge,
@@ -155,24 +162,36 @@ pub struct Pages {
     pub resources: Vec<Value>,
     /// More pages were on offer than the facade follows, or a next link was refused.
     pub truncated: bool,
+    /// Legacy records that did not map to FHIR R4, left out.
+    pub unmapped: usize,
 }
 
+const FHIR_JSON: [(HeaderName, HeaderValue); 1] =
+    [(ACCEPT, HeaderValue::from_static("application/fhir+json"))];
+
+/// Searches one type; `subject` is the patient's NHS number, when the search is about
+/// one patient (legacy requests may be addressed by it).
 pub async fn search(
     partner: &Partner,
     resource_type: ResourceType,
     query: &[(String, String)],
+    subject: Option<&NhsNumber>,
     limits: ExchangeLimits,
 ) -> Result<Pages, PartnerFailure> {
+    if let Some(mapping) = &partner.legacy {
+        let max = limits.max_response_bytes;
+        return legacy::search(partner, mapping, resource_type, query, subject, max).await;
+    }
     let mut query = query.to_vec();
     query.push(("_count".into(), limits.page_size.to_string()));
     let mut url = partner.url(resource_type.as_str(), &query);
     let mut pages = Pages::default();
     for page in 0.. {
-        let bundle = fetch_json(partner, &url, limits.max_response_bytes)
+        let bundle = fetch_json(partner, &url, &FHIR_JSON, limits.max_response_bytes)
             .await?
             .ok_or(PartnerFailure::HttpStatus(404))?;
         if bundle["resourceType"] != "Bundle" {
-            return Err(PartnerFailure::Malformed("Bundle"));
+            return Err(PartnerFailure::Malformed("a FHIR Bundle"));
         }
         for entry in bundle["entry"].as_array().into_iter().flatten() {
             let mode = entry["search"]["mode"].as_str().unwrap_or("match");
@@ -198,36 +217,44 @@ pub async fn search(
     Ok(pages)
 }
 
-/// Reads one resource; `Ok(None)` when the partner says it does not exist.
+/// Reads one resource; `Ok(None)` when the partner says it does not exist. `subject`
+/// is the NHS number of the patient it belongs to, if known.
 pub async fn read(
     partner: &Partner,
     resource_type: ResourceType,
     local_id: &str,
+    subject: Option<&NhsNumber>,
     max_response_bytes: usize,
 ) -> Result<Option<Value>, PartnerFailure> {
+    if let Some(mapping) = &partner.legacy {
+        let max = max_response_bytes;
+        return legacy::read(partner, mapping, resource_type, local_id, subject, max).await;
+    }
     let url = partner.url(&format!("{resource_type}/{local_id}"), &[]);
-    let resource = fetch_json(partner, &url, max_response_bytes).await?;
+    let resource = fetch_json(partner, &url, &FHIR_JSON, max_response_bytes).await?;
     match resource {
         Some(r) if r["resourceType"] == resource_type.as_str() && r["id"] == local_id => {
             Ok(Some(r))
         }
         Some(_) => Err(PartnerFailure::Malformed(
-            "resource of the type and id asked for",
+            "the resource of the type and id asked for",
         )),
         None => Ok(None),
     }
 }
 
-/// GETs `url` as FHIR JSON: `Ok(None)` on 404/410, capped at `max_bytes`.
-async fn fetch_json(
+/// GETs `url` as JSON with `headers`: `Ok(None)` on 404/410, capped at `max_bytes`.
+pub(super) async fn fetch_json(
     partner: &Partner,
     url: &Url,
+    headers: &[(HeaderName, HeaderValue)],
     max_bytes: usize,
 ) -> Result<Option<Value>, PartnerFailure> {
+    let headers: reqwest::header::HeaderMap = headers.iter().cloned().collect();
     let request = partner
         .client
         .get(url.clone())
-        .header(reqwest::header::ACCEPT, "application/fhir+json")
+        .headers(headers)
         .header(HOP_HEADER, super::outbound_hops(&partner.deployment_id));
     let mut response = partner
         .credentials
@@ -271,7 +298,7 @@ async fn fetch_json(
     }
     serde_json::from_slice(&body)
         .map(Some)
-        .map_err(|_| PartnerFailure::Malformed("JSON document"))
+        .map_err(|_| PartnerFailure::Malformed("a JSON document"))
 }
 
 #[cfg(test)]
@@ -288,9 +315,11 @@ mod tests {
                 base_url: base.into(),
                 resource_types: vec![ResourceType::Observation],
                 timeout_ms: 100,
+                mapping: None,
                 credentials: Default::default(),
             },
             std::sync::Arc::new(crate::federation::credentials::Credentials::none()),
+            None,
             "test",
         )
     }

@@ -46,11 +46,13 @@ pub struct Rejected {
     pub wrong_type: usize,
     pub other_patient: usize,
     pub unusable: usize,
+    /// Legacy records that did not map to FHIR R4.
+    pub unmapped: usize,
 }
 
 impl Rejected {
     pub fn total(&self) -> usize {
-        self.wrong_type + self.other_patient + self.unusable
+        self.wrong_type + self.other_patient + self.unusable + self.unmapped
     }
 }
 
@@ -81,6 +83,7 @@ impl PartnerReport {
         self.rejected.wrong_type += other.rejected.wrong_type;
         self.rejected.other_patient += other.rejected.other_patient;
         self.rejected.unusable += other.rejected.unusable;
+        self.rejected.unmapped += other.rejected.unmapped;
         let rank = |s: &PartnerStatus| match s {
             PartnerStatus::Failed(_) => 3,
             PartnerStatus::Incomplete => 2,
@@ -134,6 +137,7 @@ impl PartnerReport {
             (r.wrong_type, "of a resource type that was not asked for"),
             (r.other_patient, "about a different patient"),
             (r.unusable, "that could not be identified"),
+            (r.unmapped, "that could not be turned into FHIR R4"),
         ] {
             if count > 0 {
                 issues.push(Issue::warning(
@@ -160,9 +164,11 @@ mod tests {
                 base_url: "http://127.0.0.1:9/fhir".into(),
                 resource_types: vec![crate::fhir::ResourceType::Observation],
                 timeout_ms: 100,
+                mapping: None,
                 credentials: Default::default(),
             },
             std::sync::Arc::new(crate::federation::credentials::Credentials::none()),
+            None,
             "test",
         ))
     }

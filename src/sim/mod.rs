@@ -5,6 +5,7 @@
 mod data;
 mod faults;
 pub mod issuer;
+pub mod legacy;
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, RwLock};
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 
 pub use data::PartnerData;
 pub use faults::Faults;
+pub use legacy::{CouncilData, LegacyPartner};
 
 use crate::fhir::ResourceType;
 use crate::fhir::search::matcher::matches_all;

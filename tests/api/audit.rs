@@ -115,7 +115,9 @@ async fn each_request_leaves_one_event_saying_who_what_and_why() {
         .iter()
         .filter(|e| e["type"]["code"] == "3")
         .count();
-    assert_eq!(partners, 3);
+    // Every partner consulted: the council too, asked for the encounters the policy
+    // judges links against.
+    assert_eq!(partners, 4);
     let query = event["entity"]
         .as_array()
         .unwrap()
@@ -631,13 +633,7 @@ async fn logs_carry_request_ids_but_no_identifiers_tokens_or_bodies() {
     let h = Harness::start().await;
     let dir = tempfile::tempdir().unwrap();
     let (_db, url) = sqlite_url();
-    let mut config = crate::cli::with_database(&url, 2000);
-    for (partner, port) in [(GP, "9001"), (ACUTE, "9002"), (COMMUNITY, "9003")] {
-        config = config.replace(
-            &format!("http://127.0.0.1:{port}/fhir"),
-            &h.sim(partner).base_url,
-        );
-    }
+    let mut config = crate::cli::with_partners_of(&h, crate::cli::with_database(&url, 2000));
     config.push_str(&format!(
         "\n[auth]\naudience = \"{AUDIENCE}\"\n[[auth.issuers]]\nissuer = \"{}\"\n",
         h.issuer.issuer

@@ -32,6 +32,8 @@ impl Region {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}/fhir", listener.local_addr().unwrap());
         let mut config = test_config();
+        // Each region's own FHIR partners are enough to show the join.
+        config.partners.retain(|p| p.kind == PartnerKind::Fhir);
         let (database, url) = sqlite_url();
         config.database.url = url;
         config.server.deployment_id = Some(id.into());
@@ -74,6 +76,7 @@ impl Region {
                 ResourceType::CarePlan,
             ],
             timeout_ms: 2500,
+            mapping: None,
             credentials: CredentialsConfig {
                 kind: CredentialsKind::Bearer,
                 token_file: Some(token_file.to_path_buf()),

@@ -15,8 +15,16 @@ fn write_config(name: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
+/// The example configuration, its mapping file named by absolute path so that the
+/// text works from any directory.
 fn example_config() -> String {
-    std::fs::read_to_string(examples().join("shcr.toml")).unwrap()
+    let text = std::fs::read_to_string(examples().join("shcr.toml")).unwrap();
+    let mapping = "mapping = \"legacy/";
+    assert!(text.contains(mapping), "the example's mapping has moved");
+    text.replace(
+        mapping,
+        &format!("mapping = \"{}/legacy/", examples().display()),
+    )
 }
 
 /// The example configuration with another database.
@@ -35,6 +43,17 @@ pub fn with_database(url: &str, connect_timeout_ms: u64) -> String {
         "the example's database settings have moved"
     );
     config
+}
+
+/// The example configuration text pointed at the harness's running partners.
+pub fn with_partners_of(h: &Harness, mut config: String) -> String {
+    for (partner, port) in [(GP, "9001"), (ACUTE, "9002"), (COMMUNITY, "9003")] {
+        config = config.replace(
+            &format!("http://127.0.0.1:{port}/fhir"),
+            &h.sim(partner).base_url,
+        );
+    }
+    config.replace("http://127.0.0.1:9004/api/v1", &h.council().base_url)
 }
 
 #[test]

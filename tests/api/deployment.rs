@@ -35,13 +35,8 @@ fn free_port() -> u16 {
 /// Runs `shcr-facade serve` over the harness's partners and `database`, waits until ready.
 async fn serve(h: &Harness, database: &TestDatabase, dir: &std::path::Path) -> Process {
     let port = free_port();
-    let mut config = crate::cli::with_database(&database.config.url, 2000);
-    for (partner, example_port) in [(GP, "9001"), (ACUTE, "9002"), (COMMUNITY, "9003")] {
-        config = config.replace(
-            &format!("http://127.0.0.1:{example_port}/fhir"),
-            &h.sim(partner).base_url,
-        );
-    }
+    let mut config =
+        crate::cli::with_partners_of(h, crate::cli::with_database(&database.config.url, 2000));
     // Trusted by configuration, as a real identity provider is: no development mode.
     config.push_str(&format!(
         "\n[auth]\naudience = \"{AUDIENCE}\"\n[[auth.issuers]]\nissuer = \"{}\"\n",

@@ -137,7 +137,7 @@ async fn a_malformed_body_is_reported() {
         partner_status(&bundle, "A81001").as_deref(),
         Some("malformed-response")
     );
-    assert!(gp_warning(&bundle).contains("not a FHIR JSON document"));
+    assert!(gp_warning(&bundle).contains("not a JSON document"));
     assert_eq!(bundle["total"], 14);
     h.stop().await;
 }

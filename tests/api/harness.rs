@@ -1,5 +1,6 @@
-//! Starts three simulated partners (serving examples/data) and a facade, all on
-//! 127.0.0.1 ephemeral ports, and speaks HTTP to them.
+//! Starts the example's simulated partners (three FHIR servers and the council's
+//! legacy system, serving examples/data) and a facade, all on 127.0.0.1 ephemeral
+//! ports, and speaks HTTP to them.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -10,12 +11,15 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use shcr_facade::config::{Config, IssuerConfig};
 use shcr_facade::sim::issuer::{DevIssuer, Profile, TokenRequest};
-use shcr_facade::sim::{Faults, PartnerData, SimPartner};
+use shcr_facade::sim::{CouncilData, Faults, LegacyPartner, PartnerData, SimPartner};
 
 pub const ALICE: &str = "9990000018";
 pub const GP: &str = "riverside-gp";
 pub const ACUTE: &str = "northgate-acute";
 pub const COMMUNITY: &str = "valley-community";
+/// The council's social-care system, a legacy (non-FHIR) partner.
+pub const COUNCIL: &str = "eastshire-asc";
+pub const COUNCIL_ODS: &str = "LA909";
 /// The audience every test facade expects (instances of one deployment share it).
 pub const AUDIENCE: &str = "https://shcr.test/fhir";
 
@@ -28,6 +32,7 @@ pub struct Harness {
     pub issuer: DevIssuer,
     _database: tempfile::TempDir,
     sims: Vec<(String, SimPartner)>,
+    council: Option<LegacyPartner>,
     facade: ServerHandle,
 }
 
@@ -95,6 +100,16 @@ impl Harness {
         data: impl Fn(&str) -> PartnerData,
         tweak: impl FnOnce(&mut Config),
     ) -> Harness {
+        Harness::with_council(data, council_data(), tweak).await
+    }
+
+    /// Starts partners serving `data(partner id)`, the council serving `council`,
+    /// and a facade.
+    pub async fn with_council(
+        data: impl Fn(&str) -> PartnerData,
+        council: CouncilData,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Harness {
         let mut config = test_config();
         let (database, url) = sqlite_url();
         config.database.url = url;
@@ -113,6 +128,14 @@ impl Harness {
             partner.base_url = sim.base_url.clone();
             sims.push((partner.id.clone(), sim));
         }
+        let council = match config.partners.iter_mut().find(|p| p.id == COUNCIL) {
+            Some(partner) => {
+                let sim = LegacyPartner::start(council, Faults::default()).expect("council starts");
+                partner.base_url = sim.base_url.clone();
+                Some(sim)
+            }
+            None => None,
+        };
         let (base, facade) = start_facade(config.clone());
         Harness {
             base,
@@ -121,6 +144,7 @@ impl Harness {
             issuer,
             _database: database,
             sims,
+            council,
             facade,
         }
     }
@@ -132,6 +156,17 @@ impl Harness {
             .find(|(i, _)| i == id)
             .expect("known partner")
             .1
+    }
+
+    pub fn council(&self) -> &LegacyPartner {
+        self.council.as_ref().expect("the council is a partner")
+    }
+
+    /// Stops the council's system: its port then refuses connections.
+    pub async fn stop_council(&mut self) {
+        if let Some(sim) = self.council.take() {
+            sim.stop().await;
+        }
     }
 
     /// Stops one partner: its port then refuses connections.
@@ -200,8 +235,16 @@ impl Harness {
         for (_, sim) in self.sims {
             sim.stop().await;
         }
+        if let Some(council) = self.council {
+            council.stop().await;
+        }
         self.issuer.stop().await;
     }
+}
+
+/// The council's example clients.
+pub fn council_data() -> CouncilData {
+    CouncilData::load(&examples().join("data").join(COUNCIL)).expect("council data loads")
 }
 
 /// A development issuer on an ephemeral loopback port, minting for `AUDIENCE`.

@@ -12,6 +12,7 @@ mod credentials;
 mod errors;
 mod faults;
 mod formats;
+mod legacy;
 mod metadata;
 mod mtls;
 mod objection;

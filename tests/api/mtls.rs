@@ -130,6 +130,7 @@ fn lab(base: &str, credentials: CredentialsConfig) -> PartnerConfig {
         base_url: base.into(),
         resource_types: vec![ResourceType::Observation],
         timeout_ms: 700,
+        mapping: None,
         credentials,
     }
 }
