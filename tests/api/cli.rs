@@ -164,17 +164,21 @@ async fn check_reports_each_partner() {
 }
 
 /// A running `shcr-facade demo`, and the `(comment, curl line)` pairs it printed.
-struct Demo {
+pub struct Demo {
     child: std::process::Child,
     requests: Vec<(String, String)>,
     /// The `export NAME='token'` lines it printed.
     exports: Vec<String>,
     /// The development issuer it printed.
-    issuer: String,
+    pub issuer: String,
+    /// The FHIR base it printed.
+    pub base: String,
 }
 
 impl Demo {
-    fn start(extra: &[&str]) -> Demo {
+    /// Starts the demo on an ephemeral port with its own SQLite file, and reads what it
+    /// prints up to its last line.
+    pub fn start(extra: &[&str]) -> Demo {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -210,6 +214,7 @@ impl Demo {
         let mut requests = Vec::new();
         let mut exports = Vec::new();
         let mut issuer = String::new();
+        let mut base = String::new();
         let mut comment = String::new();
         for line in stdout.lines() {
             let line = line.unwrap();
@@ -218,6 +223,9 @@ impl Demo {
             }
             if let Some(url) = line.strip_prefix("issuer   development tokens at ") {
                 issuer = url.to_string();
+            }
+            if let Some(url) = line.strip_prefix("shcr-facade demo: FHIR base ") {
+                base = url.to_string();
             }
             if let Some(c) = line.strip_prefix("# ") {
                 comment = c.to_string();
@@ -243,6 +251,7 @@ impl Demo {
             requests,
             exports,
             issuer,
+            base,
         }
     }
 

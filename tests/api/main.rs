@@ -21,6 +21,7 @@ mod paging;
 mod patient;
 mod policy;
 mod policy_property;
+mod postman;
 mod read;
 mod search;
 mod store;
