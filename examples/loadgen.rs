@@ -15,7 +15,10 @@
 //!    without either (deliberately), so their per-request costs are timed on their
 //!    own, next to the p50 above: the objection register read and the audit event
 //!    write (the same SQLite database, the event naming 50 returned resources), and
-//!    the filter over the same 51 resources.
+//!    the filter over the same 51 resources;
+//! 4. a legacy partner's mapping: each example council record (examples/legacy/samples)
+//!    turned into FHIR R4 through its Liquid template, parsed as strict R4 and its dates
+//!    checked, the work the facade does per record a legacy system sends.
 //!
 //! Client, partners and facade share this machine's cores, so the figures are
 //! conservative. The facade uses an SQLite database in a temporary directory. Every request is checked (status 200, entry count), so a fast
@@ -29,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use shcr_facade::config::{Config, IssuerConfig, PolicyConfig};
+use shcr_facade::federation::legacy::mapping;
 use shcr_facade::fhir::ResourceType;
 use shcr_facade::policy::{Clearance, Policy};
 use shcr_facade::sim::issuer::{DevIssuer, TokenRequest};
@@ -262,6 +266,37 @@ fn policy_cost(iterations: u32) -> (usize, f64) {
     (resources.len(), per_search * 1000.0)
 }
 
+/// Milliseconds to turn each example council record into R4, by template.
+fn legacy_mapping_cost(iterations: u32) -> Vec<(String, f64)> {
+    let legacy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/legacy");
+    let mapping = mapping::load(
+        &legacy.join("eastshire-asc.toml"),
+        &[ResourceType::Encounter, ResourceType::CarePlan],
+    )
+    .expect("the example mapping loads");
+    let patient = json!({"id": "EC10450", "nhs_number": "9990000093"});
+    let partner = json!({"id": "eastshire-asc", "name": "Eastshire County Council Adult Social Care", "ods_code": "LA909"});
+    std::iter::once(&mapping.patient.template)
+        .chain(mapping.resources.iter().map(|r| &r.template))
+        .map(|template| {
+            let name = template.file.file_stem().expect("a file").to_string_lossy();
+            let sample = legacy.join("samples").join(format!("{name}.json"));
+            let record: Value = serde_json::from_str(
+                &std::fs::read_to_string(&sample).expect("the template's sample"),
+            )
+            .expect("sample JSON");
+            let started = Instant::now();
+            for _ in 0..iterations {
+                template
+                    .render(std::hint::black_box(&record), Some(&patient), &partner)
+                    .expect("the sample maps");
+            }
+            let per_record = started.elapsed().as_secs_f64() * 1000.0 / iterations as f64;
+            (name.to_string(), per_record)
+        })
+        .collect()
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = args();
@@ -352,5 +387,10 @@ async fn main() {
             100.0 * audit / p50,
             p50 - audit
         );
+    }
+
+    println!("\nlegacy mapping, per council record (Liquid, strict R4 parse, date check):");
+    for (template, ms) in legacy_mapping_cost(2_000) {
+        println!("  {template:<14} {ms:.3} ms");
     }
 }
