@@ -219,7 +219,7 @@ async fn audit_cost(database: &shcr_facade::config::DatabaseConfig, iterations: 
         requester: Some(shcr_facade::audit::Requester {
             issuer: "http://127.0.0.1/dev-issuer".into(),
             subject: "dev-clinician".into(),
-            purpose: "TREAT".into(),
+            purpose: Some("TREAT".into()),
             ..Default::default()
         }),
         patients: vec![BENCH_NHS.into()],

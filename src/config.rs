@@ -190,6 +190,9 @@ pub struct AuthConfig {
     pub emergency: EmergencyConfig,
     /// Browser origins allowed by CORS on the FHIR endpoints; `*` for any.
     pub cors_allowed_origins: Vec<String>,
+    /// Client ids of backend services (no user roles) that may read the audit trail,
+    /// e.g. a SIEM export. Read only: never the objection register.
+    pub audit_export_clients: Vec<String>,
     /// Accept development tokens (`shcr-facade demo` and the tests set this; no
     /// configuration file or environment variable can).
     #[serde(skip)]
@@ -212,6 +215,7 @@ impl Default for AuthConfig {
             roles: RolesConfig::default(),
             emergency: EmergencyConfig::default(),
             cors_allowed_origins: vec!["*".into()],
+            audit_export_clients: Vec::new(),
             dev_mode: false,
         }
     }

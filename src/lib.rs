@@ -18,8 +18,10 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
+use futures_util::FutureExt;
 use futures_util::future::LocalBoxFuture;
+use std::panic::AssertUnwindSafe;
 
 use config::Config;
 use federation::cursor::PageSealer;
@@ -55,6 +57,30 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
     cors
 }
 
+/// Replaces the default panic message for panics while a request is being answered,
+/// since it would quote whatever value the code was handling (a client's query, a
+/// partner's record), by one naming only where it happened. Panics elsewhere keep
+/// the usual message. Installed once per process.
+fn log_panics_without_values() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let usual = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !http::panics::answering() {
+                return usual(info);
+            }
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            tracing::error!(
+                location,
+                "a request failed unexpectedly (panic); it was answered with a 500"
+            );
+        }));
+    });
+}
+
 /// A facade server bound to `listener`, not yet running, and its public FHIR base.
 /// Opens the database and applies pending migrations first; fails if it cannot.
 pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server, String)> {
@@ -79,8 +105,13 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
             ));
         }
     };
+    log_panics_without_values();
     let sealer = Arc::new(PageSealer::new(key, config.paging.token_ttl_s));
     let store = Store::open(&config.database).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let indexed = audit::index_unkeyed(&store).map_err(|e| std::io::Error::other(e.to_string()))?;
+    if indexed > 0 {
+        tracing::info!(indexed, "audit events given their search keys");
+    }
     let links = PatientLinks::new(
         store.clone(),
         Duration::from_secs(config.search.identity_cache_ttl_s),
@@ -120,9 +151,14 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
             "no trusted token issuer configured: every FHIR request will be refused (401)"
         );
     }
+    // Audit trail searches may hold at most a quarter of the pool, so officers'
+    // searches cannot starve clinical requests of connections.
+    let audit_readers = Arc::new(tokio::sync::Semaphore::new(
+        (config.database.pool_size as usize / 4).max(1),
+    ));
     let app_base = base.clone();
     let instance: Arc<str> = format!("{base} (instance {})", uuid::Uuid::new_v4()).into();
-    let server = HttpServer::new(move || {
+    let app = move || {
         let deployment_id = deployment_id.clone();
         let state = AppState {
             federation: Federation::new(
@@ -148,6 +184,7 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
             auth: authenticator.clone(),
             instance: instance.clone(),
             emergency_sees_past_objection: config.auth.emergency.sees_past_objection,
+            audit_readers: audit_readers.clone(),
         };
         App::new()
             .app_data(web::Data::new(state))
@@ -168,13 +205,22 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
                 let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
                 // The records this request passed through go on with every partner call
                 // made for it.
+                let hops = http::hops::admit(&req, &deployment_id);
                 let response: LocalBoxFuture<'static, Result<ServiceResponse, actix_web::Error>> =
-                    match http::hops::admit(&req, &deployment_id) {
-                        None => {
+                    match (http::head_guard::refusal_of(&req), hops) {
+                        // A stand-in for a head too large to read: answered here.
+                        (Some(refusal), _) => {
+                            let (request, _) = req.into_parts();
+                            Box::pin(async move {
+                                let answer = http::refused_head(&request, refusal).await;
+                                Ok(ServiceResponse::new(request, answer))
+                            })
+                        }
+                        (None, None) => {
                             let refused = req.into_response(http::hops::refused());
                             Box::pin(async move { Ok(refused) })
                         }
-                        Some(visited) => {
+                        (None, Some(visited)) => {
                             let call = srv.call(req);
                             Box::pin(VISITED.scope(visited, async move {
                                 call.await.map(ServiceResponse::map_into_boxed_body)
@@ -182,9 +228,19 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
                         }
                     };
                 async move {
+                    // Handlers answer their own panics (500, audited); one anywhere
+                    // else on the way still gets a 500 OperationOutcome, though no
+                    // event can be written for a request that is gone.
+                    let response = match http::panics::Answering(AssertUnwindSafe(response))
+                        .catch_unwind()
+                        .await
+                    {
+                        Ok(response) => response?,
+                        Err(_) => return Err(http::ApiError::Internal.into()),
+                    };
                     // Written before the answer leaves; an answer that cannot be
                     // audited is replaced by a 503.
-                    let mut response = http::audit::record(response.await?, &request_id).await;
+                    let mut response = http::audit::record(response, &request_id).await;
                     let status = response.status().as_u16();
                     tracing::info!(
                         request_id,
@@ -201,9 +257,7 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
                 }
             })
             .configure(http::routes)
-    })
-    .workers(workers)
-    .listen(listener)?
-    .run();
+    };
+    let server = http::head_guard::serve(app, listener, workers)?;
     Ok((server, base))
 }

@@ -153,6 +153,10 @@ fn migrate(path: PathBuf) -> Result<(), String> {
         [] => println!("database is up to date"),
         versions => println!("applied migrations: {}", versions.join(", ")),
     }
+    let indexed = shcr_facade::audit::index_unkeyed(&store).map_err(|e| e.to_string())?;
+    if indexed > 0 {
+        println!("audit events given their search keys: {indexed}");
+    }
     Ok(())
 }
 

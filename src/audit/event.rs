@@ -22,8 +22,9 @@ pub struct Requester {
     /// Selected role (job role code) and its organisation (ODS code).
     pub role: Option<String>,
     pub organisation: Option<String>,
-    /// v3-ActReason: TREAT, or ETREAT for emergency access.
-    pub purpose: String,
+    /// v3-ActReason: TREAT, or ETREAT for emergency access; None when the request
+    /// named a purpose the facade does not know.
+    pub purpose: Option<String>,
     pub emergency: bool,
 }
 
@@ -78,7 +79,9 @@ pub fn audit_event(access: &Access) -> Value {
     })];
     let mut purpose = Vec::new();
     if let Some(r) = &access.requester {
-        purpose.push(json!({"coding": [{"system": ACT_REASON, "code": r.purpose}]}));
+        if let Some(code) = &r.purpose {
+            purpose.push(json!({"coding": [{"system": ACT_REASON, "code": code}]}));
+        }
         agents.push(json!({
             "type": {"coding": [{"system": DCM, "code": "110153", "display": "Source Role ID"}]},
             "who": {"identifier": {"value": r.client_id.clone().unwrap_or_else(|| "unknown".into())}},
@@ -88,8 +91,10 @@ pub fn audit_event(access: &Access) -> Value {
             "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type", "code": "humanuser", "display": "human user"}]},
             "who": {"identifier": {"system": r.issuer, "value": r.subject}},
             "requestor": true,
-            "purposeOfUse": purpose.clone(),
         });
+        if !purpose.is_empty() {
+            user["purposeOfUse"] = json!(purpose);
+        }
         if let Some(name) = &r.name {
             user["who"]["display"] = json!(name);
         }

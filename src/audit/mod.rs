@@ -9,12 +9,29 @@ pub use event::{Access, PartnerOutcome, Requester, audit_event};
 
 use crate::store::{Store, StoreError, audit};
 
-/// Appends the event for `access`; its sequence number.
+/// Appends the event for `access`, with the keys the audit search finds it by; its
+/// sequence number.
 pub async fn record(store: &Store, access: &Access) -> Result<i64, StoreError> {
-    let event = audit_event(access).to_string();
+    let event = audit_event(access);
+    let keys = query::keys_of(&event);
+    let recorded_at = chrono::DateTime::parse_from_rfc3339(&access.recorded)
+        .map_or_else(|_| crate::store::now_ms(), |t| t.timestamp_millis());
+    let event = event.to_string();
     store
-        .run(move |conn| audit::append(conn, &event, chain::hash))
+        .run(move |conn| audit::append(conn, &event, recorded_at, &keys, chain::hash))
         .await
+}
+
+/// Gives the audit search keys to events stored without them (by an earlier
+/// version); run at start. The number of events indexed.
+pub fn index_unkeyed(store: &Store) -> Result<usize, StoreError> {
+    store.with_conn(|conn| {
+        audit::index_unkeyed(conn, |text| {
+            serde_json::from_str::<serde_json::Value>(text)
+                .map(|event| query::keys_of(&event))
+                .unwrap_or_default()
+        })
+    })
 }
 
 /// A point of the chain recorded elsewhere (`audit verify` prints it): the event with

@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use crate::fhir::NhsNumber;
-use crate::fhir::date::{DateValue, parse_range};
+use crate::fhir::date::{DateValue, Prefix, parse_range};
+use crate::store::audit::{AuditKeys, KeySearch};
 
 /// The parameters `GET /fhir/AuditEvent` understands.
 pub const PARAMETERS: [&str; 5] = ["patient", "agent", "date", "outcome", "_tag"];
@@ -45,6 +46,44 @@ impl AuditQuery {
         Ok(query)
     }
 
+    /// The store search that finds at least every match (dates `ne` are left to
+    /// `matches`), older than `before` (a sequence number).
+    pub fn key_search(&self, before: Option<i64>) -> KeySearch {
+        let mut keys = Vec::new();
+        let criteria = [
+            ("patient", &self.patient),
+            ("agent", &self.agent),
+            ("outcome", &self.outcome),
+            ("tag", &self.tag),
+        ];
+        for (key, value) in criteria {
+            if let Some(value) = value {
+                keys.push((key.to_string(), value.clone()));
+            }
+        }
+        // An event's time is one millisecond, `[t, t + 1)`; each prefix bounds it.
+        let (mut from, mut until) = (i64::MIN, i64::MAX);
+        for date in &self.dates {
+            let (start, end) = (date.range.start, date.range.end);
+            let (lo, hi) = match date.prefix {
+                Prefix::Eq => (start, end),
+                Prefix::Gt => (end, i64::MAX),
+                Prefix::Ge => (start, i64::MAX),
+                Prefix::Lt => (i64::MIN, start),
+                Prefix::Le => (i64::MIN, end),
+                Prefix::Ne => (i64::MIN, i64::MAX),
+            };
+            from = from.max(lo);
+            until = until.min(hi);
+        }
+        KeySearch {
+            keys,
+            recorded_from: from,
+            recorded_before: until,
+            before_sequence: before.unwrap_or(i64::MAX),
+        }
+    }
+
     pub fn matches(&self, event: &Value) -> bool {
         let entities = || event["entity"].as_array().into_iter().flatten();
         let agents = || event["agent"].as_array().into_iter().flatten();
@@ -69,5 +108,106 @@ impl AuditQuery {
                     .as_str()
                     .and_then(parse_range)
                     .is_some_and(|recorded| self.dates.iter().all(|d| d.matches(&recorded))))
+    }
+}
+
+/// The keys an audit search finds `event` by: the same fields `AuditQuery::matches`
+/// reads (the patients it was about, every agent's identifier, its outcome and tags).
+pub fn keys_of(event: &Value) -> AuditKeys {
+    let mut keys: AuditKeys = Vec::new();
+    for entity in event["entity"].as_array().into_iter().flatten() {
+        if entity["role"]["code"] == "1"
+            && let Some(nhs) = entity["what"]["reference"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("Patient/"))
+        {
+            keys.push(("patient".into(), nhs.to_string()));
+        }
+    }
+    for agent in event["agent"].as_array().into_iter().flatten() {
+        if let Some(id) = agent["who"]["identifier"]["value"].as_str() {
+            keys.push(("agent".into(), id.to_string()));
+        }
+    }
+    if let Some(outcome) = event["outcome"].as_str() {
+        keys.push(("outcome".into(), outcome.to_string()));
+    }
+    for tag in event["meta"]["tag"].as_array().into_iter().flatten() {
+        if let Some(code) = tag["code"].as_str() {
+            keys.push(("tag".into(), code.to_string()));
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event() -> Value {
+        json!({
+            "resourceType": "AuditEvent", "outcome": "0", "recorded": "2026-12-01T10:00:00.000Z",
+            "meta": {"tag": [{"code": "BTG"}]},
+            "agent": [{"who": {"display": "facade"}}, {"who": {"identifier": {"value": "client-1"}}},
+                      {"who": {"identifier": {"system": "https://idp", "value": "dr-1"}}}],
+            "entity": [{"role": {"code": "1"}, "what": {"reference": "Patient/9990000018"}},
+                       {"role": {"code": "4"}, "what": {"reference": "Observation/gp.1"}}]
+        })
+    }
+
+    #[test]
+    fn keys_are_what_the_search_matches_on() {
+        let keys = keys_of(&event());
+        for (key, value) in [
+            ("patient", "9990000018"),
+            ("agent", "dr-1"),
+            ("agent", "client-1"),
+            ("outcome", "0"),
+            ("tag", "BTG"),
+        ] {
+            assert!(keys.contains(&(key.into(), value.into())), "{key} {value}");
+        }
+        assert_eq!(keys.len(), 5, "{keys:?}");
+        let pairs = |q: &[(&str, &str)]| -> Vec<(String, String)> {
+            q.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let query = AuditQuery::parse(&pairs(&[
+            ("patient", "Patient/9990000018"),
+            ("agent", "dr-1"),
+            ("_tag", "BTG"),
+        ]))
+        .unwrap();
+        assert!(query.matches(&event()));
+        let search = query.key_search(None);
+        assert!(
+            search.keys.iter().all(|k| keys.contains(k)),
+            "every key criterion is one of the event's keys"
+        );
+    }
+
+    #[test]
+    fn date_prefixes_bound_the_recorded_time() {
+        let at = parse_range("2026-12-01T10:00:00.000Z").unwrap().start;
+        for (date, inside) in [
+            ("2026-12-01", true),
+            ("gt2026-12-01", false),
+            ("ge2026-12-01", true),
+            ("lt2026-12-01", false),
+            ("le2026-12-01", true),
+            ("gt2026-11-30", true),
+            ("lt2026-12-02", true),
+            ("2026-11", false),
+        ] {
+            let query = AuditQuery::parse(&[("date".to_string(), date.to_string())]).unwrap();
+            let search = query.key_search(None);
+            let found = search.recorded_from <= at && at < search.recorded_before;
+            assert_eq!(found, inside, "{date}");
+            assert_eq!(query.matches(&event()), inside, "{date} by the matcher");
+        }
     }
 }

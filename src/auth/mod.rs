@@ -45,6 +45,8 @@ pub struct Authenticator {
     leeway_s: u64,
     issuers: Vec<TrustedIssuer>,
     roles: RolesConfig,
+    /// Client ids of backend services that may read (export) the audit trail.
+    audit_export_clients: Vec<String>,
     dev_mode: bool,
 }
 
@@ -70,6 +72,7 @@ impl Authenticator {
                 .map(|i| TrustedIssuer::new(i.clone(), refetch, max_age))
                 .collect(),
             roles: config.roles.clone(),
+            audit_export_clients: config.audit_export_clients.clone(),
             dev_mode: config.dev_mode,
         }
     }
@@ -183,10 +186,17 @@ impl Authenticator {
             .and_then(|p| NhsNumber::parse(p.trim_start_matches("Patient/")).ok());
         let roles = roles_from_claims(claims, &self.roles);
         let purpose_claim = text("purpose_of_use");
-        let emergency = [purpose_header, purpose_claim.as_deref()]
+        // An empty header says nothing; any other value must be a purpose known here.
+        let purpose_header = purpose_header.filter(|p| !p.trim().is_empty());
+        let asked: Vec<Option<PurposeOfUse>> = [purpose_header, purpose_claim.as_deref()]
             .into_iter()
             .flatten()
-            .any(|p| matches!(p.trim().to_ascii_uppercase().as_str(), "ETREAT" | "BTG"));
+            .map(PurposeOfUse::parse)
+            .collect();
+        let unknown_purpose = asked.iter().any(Option::is_none);
+        let emergency = asked.contains(&Some(PurposeOfUse::Emergency));
+        let audit_export = principal_client(claims)
+            .is_some_and(|client| self.audit_export_clients.iter().any(|c| *c == client));
         Principal {
             issuer: issuer.to_string(),
             subject: text("sub")
@@ -198,14 +208,23 @@ impl Authenticator {
             scopes: Scopes::parse(&scope),
             unusable_patient_context: patient_claim.is_some() && patient.is_none(),
             patient,
-            permissions: permissions(&roles, &self.roles),
+            permissions: permissions(&roles, &self.roles, audit_export),
             roles,
             purpose: match emergency {
                 true => PurposeOfUse::Emergency,
                 false => PurposeOfUse::Treatment,
             },
+            unknown_purpose,
         }
     }
+}
+
+/// The client a token was issued to: `client_id`, else `azp`.
+fn principal_client(claims: &Value) -> Option<&str> {
+    ["client_id", "azp"]
+        .iter()
+        .find_map(|c| claims.get(*c).and_then(Value::as_str))
+        .filter(|c| !c.is_empty())
 }
 
 fn invalid(reason: impl Into<String>) -> AuthError {

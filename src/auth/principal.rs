@@ -27,6 +27,16 @@ pub enum PurposeOfUse {
 }
 
 impl PurposeOfUse {
+    /// The purpose a v3-ActReason code asks for: TREAT, or ETREAT / BTG for emergency
+    /// access. Any other code is not a purpose the facade knows.
+    pub fn parse(code: &str) -> Option<PurposeOfUse> {
+        match code.trim().to_ascii_uppercase().as_str() {
+            "TREAT" => Some(PurposeOfUse::Treatment),
+            "ETREAT" | "BTG" => Some(PurposeOfUse::Emergency),
+            _ => None,
+        }
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             PurposeOfUse::Treatment => "TREAT",
@@ -43,6 +53,9 @@ pub struct Permissions {
     /// May see items labelled confidentiality `R`.
     pub restricted: bool,
     pub emergency: bool,
+    /// A backend service named in `auth.audit_export_clients`: may read the audit
+    /// trail (a SIEM export), nothing else of the privacy officer's.
+    pub audit_export: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +74,9 @@ pub struct Principal {
     pub roles: Vec<Role>,
     pub permissions: Permissions,
     pub purpose: PurposeOfUse,
+    /// The request (header) or token (claim) named a purpose of use the facade does
+    /// not know: nothing is allowed (400), rather than guessing direct care.
+    pub unknown_purpose: bool,
 }
 
 impl Principal {
@@ -124,14 +140,16 @@ pub fn roles_from_claims(claims: &Value, config: &RolesConfig) -> Vec<Role> {
         .collect()
 }
 
-/// What `roles` may do under `config`'s role sets.
-pub fn permissions(roles: &[Role], config: &RolesConfig) -> Permissions {
+/// What `roles` may do under `config`'s role sets; `audit_export` says whether the
+/// token's client is a configured audit export client (meaningful without roles only).
+pub fn permissions(roles: &[Role], config: &RolesConfig, audit_export: bool) -> Permissions {
     let any = |set: &[String]| roles.iter().any(|r| set.iter().any(|s| s == &r.code));
     Permissions {
         clinical: any(&config.clinical),
         privacy_officer: any(&config.privacy_officer),
         restricted: any(&config.restricted),
         emergency: any(&config.emergency),
+        audit_export: audit_export && roles.is_empty(),
     }
 }
 
@@ -157,7 +175,7 @@ mod tests {
         assert_eq!(roles.len(), 1);
         assert_eq!(roles[0].code, "R8000");
         assert_eq!(roles[0].organisation.as_deref(), Some("A81001"));
-        let may = permissions(&roles, &config());
+        let may = permissions(&roles, &config(), false);
         assert!(may.clinical);
         assert!(!may.privacy_officer, "the unselected role does not count");
     }
@@ -176,9 +194,11 @@ mod tests {
         let claims = json!({"roles": ["clinician"], "org": "A81001"});
         let roles = roles_from_claims(&claims, &config());
         assert_eq!(roles[0].code, "clinician");
-        assert!(permissions(&roles, &config()).clinical);
+        assert!(permissions(&roles, &config(), false).clinical);
         let claims = json!({"roles": "privacy-officer"});
-        assert!(permissions(&roles_from_claims(&claims, &config()), &config()).privacy_officer);
-        assert_eq!(permissions(&[], &config()), Permissions::default());
+        assert!(
+            permissions(&roles_from_claims(&claims, &config()), &config(), false).privacy_officer
+        );
+        assert_eq!(permissions(&[], &config(), false), Permissions::default());
     }
 }

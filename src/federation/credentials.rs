@@ -269,8 +269,8 @@ impl TokenSource {
         if body.len() > MAX_TOKEN_RESPONSE_BYTES {
             return Err(PartnerFailure::CredentialsRefused);
         }
-        let answer: Value =
-            serde_json::from_slice(&body).map_err(|_| PartnerFailure::CredentialsRefused)?;
+        let answer: Value = super::partner::parse_bounded_json(&body)
+            .map_err(|_| PartnerFailure::CredentialsRefused)?;
         let token = answer["access_token"]
             .as_str()
             .filter(|t| !t.is_empty())

@@ -15,6 +15,7 @@ use url::Url;
 use super::credentials::Credentials;
 use super::legacy::{self, Mapping};
 use crate::config::PartnerConfig;
+use crate::fhir::shape::{ShapeError, ShapeLimits, check_json};
 use crate::fhir::{NhsNumber, ResourceType};
 
 /// The header that lists the Shared Care Records a request has passed through, so
@@ -296,9 +297,23 @@ pub(super) async fn fetch_json(
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body)
-        .map(Some)
-        .map_err(|_| PartnerFailure::Malformed("a JSON document"))
+    parse_bounded_json(&body).map(Some)
+}
+
+/// A partner's JSON body, parsed only if its shape is within the facade's bounds
+/// (nesting, element count): a hostile or broken partner cannot exhaust a worker's
+/// stack or memory.
+pub(super) fn parse_bounded_json(body: &[u8]) -> Result<Value, PartnerFailure> {
+    match check_json(body, ShapeLimits::PARTNER_JSON) {
+        Ok(()) => {}
+        Err(ShapeError::TooDeep(_)) => {
+            return Err(PartnerFailure::Malformed(
+                "a JSON document within the facade's nesting bound",
+            ));
+        }
+        Err(ShapeError::TooManyElements(_)) => return Err(PartnerFailure::TooLarge),
+    }
+    serde_json::from_slice(body).map_err(|_| PartnerFailure::Malformed("a JSON document"))
 }
 
 #[cfg(test)]

@@ -59,6 +59,11 @@ pub struct DateValue {
 impl DateValue {
     /// Parses `[prefix]date`, e.g. `ge2024-01`, `2023`, `lt2024-03-05T10:00:00Z`.
     pub fn parse(raw: &str) -> Result<Self, String> {
+        // FHIR dates are ASCII; checking first keeps every slice below on a character
+        // boundary, whatever a client sends.
+        if !raw.is_ascii() {
+            return Err("a date has only the characters 0-9 T Z : . + - after its prefix".into());
+        }
         let (prefix, text) = match raw.get(..2) {
             Some("eq") => (Prefix::Eq, &raw[2..]),
             Some("ne") => (Prefix::Ne, &raw[2..]),
@@ -106,6 +111,10 @@ impl DateValue {
 /// The range a FHIR date, dateTime or instant string covers.
 pub fn parse_range(s: &str) -> Option<DateRange> {
     let s = s.trim();
+    // Partners' dates as much as clients': ASCII only, so slicing cannot split a character.
+    if !s.is_ascii() {
+        return None;
+    }
     if s.len() == 4 && s.chars().all(|c| c.is_ascii_digit()) {
         let year: i32 = s.parse().ok()?;
         return Some(DateRange {
@@ -232,6 +241,38 @@ mod tests {
         assert_eq!(r("2024-03-05T10:00:00"), r("2024-03-05T10:00:00Z"));
         assert!(parse_range("2024-13").is_none());
         assert!(parse_range("yesterday").is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_a_date_or_an_error_never_a_panic(s in "\\PC{0,40}") {
+            let _ = DateValue::parse(&s);
+            let _ = parse_range(&s);
+        }
+
+        #[test]
+        fn date_shaped_text_with_any_characters_never_panics(
+            head in "(eq|ge|lt)?[0-9]{0,4}",
+            odd in "\\PC{1,3}",
+            tail in "[0-9T:Z+-]{0,12}",
+        ) {
+            let s = format!("{head}{odd}{tail}");
+            let _ = DateValue::parse(&s);
+            let _ = parse_range(&s);
+        }
+    }
+
+    #[test]
+    fn multi_byte_characters_are_refused_not_sliced() {
+        for s in [
+            "\u{2603}1111",
+            "2024-\u{e9}1",
+            "2024-03-05T10:00\u{2603}",
+            "ge\u{2603}",
+        ] {
+            assert!(DateValue::parse(s).is_err(), "{s}");
+            assert!(parse_range(s).is_none(), "{s}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod patient;
 pub mod reference;
 pub mod resource_type;
 pub mod search;
+pub mod shape;
 
 pub use nhs_number::NhsNumber;
 pub use resource_type::ResourceType;

@@ -4,6 +4,7 @@
 //! from the others (in configuration order) for whatever it lacks. Identifiers and
 //! origin tags come from all of them.
 
+use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use super::NhsNumber;
@@ -66,6 +67,17 @@ pub fn merge(nhs: &NhsNumber, sources: Vec<Value>) -> Option<Value> {
     Some(patient)
 }
 
+/// The youngest the patient can be on `today`, in whole years, from a birth date that
+/// may be partial (`2013`, `2013-12`): age rules must hold however late in that
+/// period the patient was born. None without a readable birth date.
+pub fn youngest_age(patient: &Value, today: NaiveDate) -> Option<u32> {
+    let born = patient["birthDate"].as_str()?;
+    let range = super::date::parse_range(born)?;
+    // The last day the date covers (its range is half-open).
+    let latest = chrono::DateTime::from_timestamp_millis(range.end - 1)?.date_naive();
+    today.years_since(latest)
+}
+
 fn take_tags(resource: &mut Value) -> Vec<Value> {
     resource["meta"]["tag"]
         .as_array_mut()
@@ -76,6 +88,20 @@ fn take_tags(resource: &mut Value) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partial_birth_dates_give_the_youngest_possible_age() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let age = |born: &str| youngest_age(&json!({"birthDate": born}), today);
+        assert_eq!(age("2013"), Some(12), "born as late as 2013-12-31");
+        assert_eq!(age("2013-12"), Some(12));
+        assert_eq!(age("2013-11"), Some(13));
+        assert_eq!(age("2013-12-01"), Some(13));
+        assert_eq!(age("2013-12-02"), Some(12));
+        assert_eq!(age("2027"), None, "not born yet");
+        assert_eq!(youngest_age(&json!({}), today), None);
+        assert_eq!(age("sometime"), None);
+    }
 
     #[test]
     fn authoritative_demographics_with_fallback_and_all_identifiers() {

@@ -35,7 +35,8 @@ pub fn note_requester(req: &HttpRequest, principal: &Principal) {
         token_id: principal.token_id.clone(),
         role: role.map(|r| r.code.clone()),
         organisation: role.and_then(|r| r.organisation.clone()),
-        purpose: principal.purpose.code().to_string(),
+        // A purpose the facade does not know is recorded as none (the request is refused).
+        purpose: (!principal.unknown_purpose).then(|| principal.purpose.code().to_string()),
         emergency: principal.purpose == PurposeOfUse::Emergency,
     };
     req.extensions_mut()

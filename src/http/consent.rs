@@ -8,13 +8,15 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::read::read_patient;
-use super::respond::{Output, query_pairs};
+use super::respond::{Output, guarded, query_pairs};
 use super::search::read_body;
 use super::{AppState, principal};
 use crate::auth::scopes::Interaction;
 use crate::fhir::NhsNumber;
 use crate::fhir::bundle::SearchSet;
+use crate::fhir::patient::youngest_age;
 use crate::fhir::search::value::ReferenceValue;
+use crate::fhir::shape::{ShapeLimits, check_json, check_xml};
 use crate::policy::access::{Purpose, permit, permit_patient};
 use crate::policy::objection::{Objection, consent_resource};
 use crate::store::objections::{self, ObjectionVersion};
@@ -25,7 +27,7 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let output = Output::negotiate(&req, &query_pairs(req.query_string())).unwrap_or(Output::JSON);
-    match record(&req, body, &state, None, Interaction::Create).await {
+    match guarded(record(&req, body, &state, None, Interaction::Create)).await {
         Ok(version) => {
             let location = format!(
                 "{}/Consent/{}/_history/{}",
@@ -50,7 +52,7 @@ pub async fn update(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let output = Output::negotiate(&req, &query_pairs(req.query_string())).unwrap_or(Output::JSON);
-    match record(&req, body, &state, Some(&path), Interaction::Update).await {
+    match guarded(record(&req, body, &state, Some(&path), Interaction::Update)).await {
         Ok(version) => {
             let consent = consent_resource(&version);
             super::audit::note_answer(&req, &consent);
@@ -182,6 +184,12 @@ async fn officer(
     Ok(principal)
 }
 
+fn already_recorded(patient: &NhsNumber) -> ApiError {
+    ApiError::Conflict(format!(
+        "an objection is already recorded for this patient; change its status with PUT /fhir/Consent/{patient}"
+    ))
+}
+
 fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("Consent/{id}"))
 }
@@ -217,12 +225,7 @@ async fn record(
     permit_patient(&principal, &objection.patient)?;
     let existing = history_of(state, objection.patient.as_str()).await?;
     match id {
-        None if !existing.is_empty() => {
-            return Err(ApiError::Conflict(format!(
-                "an objection is already recorded for this patient; change its status with PUT /fhir/Consent/{}",
-                objection.patient
-            )));
-        }
+        None if !existing.is_empty() => return Err(already_recorded(&objection.patient)),
         Some(id) if id != objection.patient.as_str() => {
             return Err(ApiError::BadRequest(
                 "Consent.patient cannot change; the Consent's id is the patient's NHS number"
@@ -236,7 +239,10 @@ async fn record(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("Patient/{}", objection.patient)))?;
     objection
-        .check_competence(age_years(&patient), state.competence_age)
+        .check_competence(
+            youngest_age(&patient, chrono::Utc::now().date_naive()),
+            state.competence_age,
+        )
         .map_err(ApiError::from)?;
     let (nhs, status, by, body) = (
         objection.patient.to_string(),
@@ -244,26 +250,29 @@ async fn record(
         objection.raised_by.clone(),
         objection.consent.to_string(),
     );
+    let first = id.is_none();
     let version = state
         .store
         .run(move |conn| {
-            objections::record(conn, &nhs, &status, &by, &body)?;
-            Ok(objections::current(conn, &nhs)?.expect("just recorded"))
+            // The first version is inserted as version 1 or not at all, so of several
+            // creates at once exactly one wins.
+            if first {
+                if objections::create(conn, &nhs, &status, &by, &body)?.is_none() {
+                    return Ok(None);
+                }
+            } else {
+                objections::record(conn, &nhs, &status, &by, &body)?;
+            }
+            objections::current(conn, &nhs)
         })
-        .await?;
+        .await?
+        .ok_or_else(|| already_recorded(&objection.patient))?;
     tracing::info!(
         version = version.version,
         status = version.status,
         "objection recorded"
     );
     Ok(version)
-}
-
-/// Whole years since the Patient's birth date, if it has one.
-fn age_years(patient: &Value) -> Option<u32> {
-    let born =
-        chrono::NaiveDate::parse_from_str(patient["birthDate"].as_str()?, "%Y-%m-%d").ok()?;
-    chrono::Utc::now().date_naive().years_since(born)
 }
 
 /// A FHIR resource from a request body, JSON or XML by Content-Type, checked as R4.
@@ -298,6 +307,12 @@ async fn read_resource_body(
     let bytes = read_body(body, limit).await?;
     let invalid =
         |e: String| ApiError::BadRequest(format!("the body is not a valid FHIR R4 resource: {e}"));
+    // Judged on the bytes before any parser recurses into them.
+    let shape = match is_xml {
+        true => check_xml(&bytes, ShapeLimits::CLIENT_XML),
+        false => check_json(&bytes, ShapeLimits::CLIENT_JSON),
+    };
+    shape.map_err(ApiError::BodyShape)?;
     if is_xml {
         return fhir_codec::read_xml(&bytes).map_err(|e| invalid(e.to_string()));
     }

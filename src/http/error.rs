@@ -8,6 +8,7 @@ use crate::federation::partner::PartnerFailure;
 use crate::fhir::format::NotAcceptable;
 use crate::fhir::outcome::Issue;
 use crate::fhir::search::SearchError;
+use crate::fhir::shape::ShapeError;
 use crate::policy::access::Denied;
 use crate::policy::objection::{InvalidObjection, objection_issue};
 use crate::store::StoreError;
@@ -30,6 +31,18 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    #[error("the request body was refused before parsing: {0}")]
+    BodyShape(#[from] ShapeError),
+    /// The request line is longer than the facade reads (the query is not read).
+    #[error(
+        "the request's URL is longer than {0} bytes; send a long search as POST [type]/_search with a form body"
+    )]
+    UriTooLong(usize),
+    /// The request head (its header fields) is larger than the facade reads.
+    #[error("the request's header fields are larger than {0} bytes, or more than {1} fields")]
+    HeadTooLarge(usize, usize),
+    #[error("the request has more than {0} parameters")]
+    TooManyParameters(usize),
     #[error("{method} is not allowed here; allowed: {allowed}")]
     MethodNotAllowed {
         method: String,
@@ -55,6 +68,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     BusinessRule(String),
+    /// A well-formed resource that is not acceptable here (FHIR 422).
+    #[error("{0}")]
+    Unprocessable(String),
     /// The request has already passed through this Shared Care Record, or through
     /// too many: two records joined both ways must not ask each other forever.
     #[error(
@@ -66,6 +82,12 @@ pub enum ApiError {
         "the access could not be recorded in the audit trail, so nothing is shown; try again shortly"
     )]
     AuditUnavailable,
+    /// Something failed that should not have (a panic): nothing of the answer is
+    /// shown.
+    #[error(
+        "the request could not be completed because of an internal error; nothing was returned"
+    )]
+    Internal,
     #[error("{0}")]
     Unauthenticated(#[from] AuthError),
     #[error("{0}")]
@@ -75,7 +97,7 @@ pub enum ApiError {
 impl From<InvalidObjection> for ApiError {
     fn from(error: InvalidObjection) -> ApiError {
         match error {
-            InvalidObjection::Invalid(text) => ApiError::BadRequest(text),
+            InvalidObjection::Invalid(text) => ApiError::Unprocessable(text),
             InvalidObjection::NotAllowed(text) => ApiError::BusinessRule(text),
         }
     }
@@ -92,9 +114,13 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::UnknownType(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Search(_) | ApiError::PageToken(_) | ApiError::BadRequest(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::Search(_)
+            | ApiError::PageToken(_)
+            | ApiError::BadRequest(_)
+            | ApiError::BodyShape(_)
+            | ApiError::TooManyParameters(_) => StatusCode::BAD_REQUEST,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            ApiError::HeadTooLarge(..) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -104,17 +130,20 @@ impl ApiError {
                 ..
             } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::PartnerUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Unrepresentable => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unrepresentable | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Objection => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::LoopDetected => StatusCode::LOOP_DETECTED,
             ApiError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::BusinessRule(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BusinessRule(_) | ApiError::Unprocessable(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Unauthenticated(AuthError::IssuerUnavailable) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Denied(Denied::UnknownPurpose) => StatusCode::BAD_REQUEST,
             ApiError::Denied(_) => StatusCode::FORBIDDEN,
         }
     }
@@ -150,19 +179,24 @@ impl ApiError {
             ApiError::PageToken(TokenError::Expired) => "expired",
             ApiError::PageToken(TokenError::Invalid) | ApiError::BadRequest(_) => "invalid",
             ApiError::PayloadTooLarge(_) => "too-long",
+            ApiError::BodyShape(_) => "structure",
+            ApiError::UriTooLong(_) | ApiError::HeadTooLarge(..) => "too-long",
+            ApiError::TooManyParameters(_) => "too-costly",
             ApiError::PartnerUnavailable {
                 failure: PartnerFailure::TimedOut,
                 ..
             } => "timeout",
             ApiError::PartnerUnavailable { .. } => "transient",
-            ApiError::Unrepresentable => "exception",
+            ApiError::Unrepresentable | ApiError::Internal => "exception",
             ApiError::Unavailable => "transient",
             ApiError::Conflict(_) => "duplicate",
             ApiError::LoopDetected => "processing",
             ApiError::AuditUnavailable => "transient",
             ApiError::BusinessRule(_) => "business-rule",
+            ApiError::Unprocessable(_) => "invalid",
             ApiError::Unauthenticated(AuthError::IssuerUnavailable) => "transient",
             ApiError::Unauthenticated(_) => "login",
+            ApiError::Denied(Denied::UnknownPurpose) => "value",
             ApiError::Denied(_) => "forbidden",
             ApiError::Objection => return objection_issue(),
         };
@@ -174,5 +208,19 @@ impl ApiError {
             },
             _ => issue,
         }
+    }
+}
+
+/// For an error that must leave through actix rather than a handler (a panic
+/// outside any handler): the same status and OperationOutcome.
+impl actix_web::ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse {
+        actix_web::HttpResponse::build(self.status())
+            .content_type("application/fhir+json")
+            .body(crate::fhir::outcome::operation_outcome(&[self.issue()]).to_string())
     }
 }

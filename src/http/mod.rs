@@ -6,9 +6,11 @@ mod audit_trail;
 mod consent;
 mod error;
 mod everything;
+pub mod head_guard;
 mod health;
 pub mod hops;
 mod metadata;
+pub mod panics;
 mod read;
 mod respond;
 mod search;
@@ -56,6 +58,8 @@ pub struct AppState {
     pub instance: Arc<str>,
     /// Whether emergency access sees past an objection (configuration, default no).
     pub emergency_sees_past_objection: bool,
+    /// Permits for audit trail searches, a share of the database pool.
+    pub audit_readers: Arc<tokio::sync::Semaphore>,
 }
 
 /// Who is asking: the bearer token validated (401, or 503 if its issuer cannot be
@@ -67,6 +71,9 @@ pub async fn principal(req: &HttpRequest, state: &AppState) -> Result<Principal,
         .authenticate(header("authorization"), header(PURPOSE_OF_USE_HEADER))
         .await?;
     audit::note_requester(req, &principal);
+    if principal.unknown_purpose {
+        return Err(crate::policy::access::Denied::UnknownPurpose.into());
+    }
     Ok(principal)
 }
 
@@ -232,6 +239,21 @@ fn not_allowed(
         };
         std::future::ready(Output::JSON.error(error))
     }
+}
+
+/// The answer for a request whose head was too large to read (see `head_guard`):
+/// 414 or 431, naming who asked if their token is good, and audited like any other.
+pub async fn refused_head(req: &HttpRequest, refusal: head_guard::Refusal) -> HttpResponse {
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        let _ = principal(req, state).await;
+    }
+    let limits = head_guard::LIMITS;
+    Output::JSON.error(match refusal {
+        head_guard::Refusal::UriTooLong => ApiError::UriTooLong(limits.request_line),
+        head_guard::Refusal::HeadTooLarge => {
+            ApiError::HeadTooLarge(limits.head, limits.header_fields)
+        }
+    })
 }
 
 async fn not_found() -> HttpResponse {

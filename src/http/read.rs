@@ -140,9 +140,13 @@ fn references(node: &Value) -> Vec<String> {
     }
 }
 
-/// The patient a clinical resource in facade form is about.
+/// The patient a resource in facade form is (a merged Patient, whose id is the NHS
+/// number) or is about.
 fn patient_of(resource: &Value) -> Option<NhsNumber> {
     let resource_type: ResourceType = resource["resourceType"].as_str()?.parse().ok()?;
+    if resource_type == ResourceType::Patient {
+        return NhsNumber::parse(resource["id"].as_str()?).ok();
+    }
     let def = Registry::get().lookup(resource_type, "patient")?;
     nodes(resource, &def.paths)
         .into_iter()

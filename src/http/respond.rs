@@ -1,12 +1,32 @@
 //! Writing FHIR responses in the negotiated format.
 
+use std::panic::AssertUnwindSafe;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use futures_util::FutureExt;
 use serde_json::Value;
 
 use super::error::ApiError;
 use crate::fhir::format::{Format, negotiate};
 use crate::fhir::outcome::operation_outcome;
+
+/// Most parameters one request may carry (query and form body together); FHIR
+/// searches use a handful.
+const MAX_PARAMETERS: usize = 100;
+
+/// Control parameters that may appear once only.
+const SINGLE_VALUED: [&str; 9] = [
+    "_cursor",
+    "_count",
+    "_sort",
+    "_summary",
+    "_elements",
+    "_format",
+    "_pretty",
+    "_total",
+    "_type",
+];
 
 /// How the client wants the answer written.
 #[derive(Debug, Clone, Copy)]
@@ -16,8 +36,21 @@ pub struct Output {
 }
 
 impl Output {
-    /// From `_format` / `_pretty` among the query pairs and the `Accept` header.
+    /// From `_format` / `_pretty` among the query pairs and the `Accept` header. A
+    /// control parameter given twice (two `_cursor`s, two `_count`s) is refused here,
+    /// before any work: which one the client meant cannot be guessed.
     pub fn negotiate(req: &HttpRequest, pairs: &[(String, String)]) -> Result<Output, ApiError> {
+        if pairs.len() > MAX_PARAMETERS {
+            return Err(ApiError::TooManyParameters(MAX_PARAMETERS));
+        }
+        if let Some(name) = SINGLE_VALUED
+            .iter()
+            .find(|name| pairs.iter().filter(|(k, _)| k == *name).count() > 1)
+        {
+            return Err(ApiError::BadRequest(format!(
+                "'{name}' is given more than once; give it once"
+            )));
+        }
         let param = |name: &str| {
             pairs
                 .iter()
@@ -46,7 +79,7 @@ impl Output {
     ) -> HttpResponse {
         match Output::negotiate(req, pairs) {
             Ok(output) => {
-                let result = work.await;
+                let result = guarded(work).await;
                 if let Ok(answer) = &result {
                     super::audit::note_answer(req, answer);
                 }
@@ -107,6 +140,15 @@ impl Output {
     }
 }
 
+/// Runs a handler's work; a panic in it becomes a 500 (`ApiError::Internal`) that
+/// is answered and audited like any failure, its values kept out of the log.
+pub async fn guarded<T>(
+    work: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let work = super::panics::Answering(AssertUnwindSafe(Box::pin(work)));
+    work.catch_unwind().await.unwrap_or(Err(ApiError::Internal))
+}
+
 /// Query-string pairs, decoded, in order.
 pub fn query_pairs(query: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(query.as_bytes())
@@ -121,4 +163,23 @@ pub fn is_strict(req: &HttpRequest) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split([',', ';']))
         .any(|p| p.trim().eq_ignore_ascii_case("handling=strict"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_in_a_handler_is_an_internal_error_not_a_lost_request() {
+        let answer: Result<(), ApiError> = guarded(async {
+            assert!(super::super::panics::answering(), "marked while answering");
+            panic!("a value that must not be logged");
+        })
+        .await;
+        assert!(matches!(answer, Err(ApiError::Internal)));
+        assert!(!super::super::panics::answering(), "unmarked after");
+        let error = ApiError::Internal;
+        assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(error.issue().code, "exception");
+    }
 }

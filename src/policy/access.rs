@@ -17,6 +17,11 @@ pub enum Denied {
     InsufficientScope { needed: String },
     #[error("{0}")]
     Forbidden(String),
+    /// The request names a purpose of use the facade does not know (400).
+    #[error(
+        "X-Purpose-Of-Use (or the token's purpose_of_use) must be TREAT, or ETREAT or BTG for emergency access"
+    )]
+    UnknownPurpose,
 }
 
 /// What kind of records a permitted request is about.
@@ -24,9 +29,10 @@ pub enum Denied {
 pub enum Purpose {
     /// Clinical records: needs a clinical role (or a backend-service scope).
     Clinical,
-    /// The objection register: needs a privacy officer role (or a backend-service scope).
+    /// The objection register: needs a privacy officer role, whatever the scopes.
     Objections,
-    /// The audit trail: needs a privacy officer role (or a backend-service scope).
+    /// The audit trail: needs a privacy officer role, or (read only) a backend service
+    /// configured as an audit export client.
     AuditTrail,
 }
 
@@ -73,6 +79,9 @@ pub fn permit(
     interaction: Interaction,
     purpose: Purpose,
 ) -> Result<Grant, Denied> {
+    if principal.unknown_purpose {
+        return Err(Denied::UnknownPurpose);
+    }
     if principal.unusable_patient_context {
         return Err(Denied::Forbidden(
             "the token's patient context is not an NHS number known here".into(),
@@ -106,27 +115,32 @@ pub fn permit(
             needed: format!("{level}/{resource_type}.{letter}"),
         });
     }
-    // A backend service acts for its organisation; a user acts in a role, whatever
-    // scopes their client was given.
+    // A backend service acts for its organisation on clinical records; a user acts in
+    // a role, whatever scopes their client was given. The objection register and the
+    // audit trail belong to privacy officers: no scope stands in for the role, and the
+    // only services that may read the trail (never the register) are the audit export
+    // clients named in configuration.
     let as_service =
         principal.roles.is_empty() && granting.iter().any(|s| s.level == Level::System);
-    if !as_service {
-        let (allowed, what) = match purpose {
-            Purpose::Clinical => (principal.permissions.clinical, "view clinical records"),
-            Purpose::Objections => (
-                principal.permissions.privacy_officer,
-                "manage objections (privacy officer)",
-            ),
-            Purpose::AuditTrail => (
-                principal.permissions.privacy_officer,
-                "read the audit trail (privacy officer)",
-            ),
-        };
-        if !allowed {
-            return Err(Denied::Forbidden(format!(
-                "the selected role may not {what}"
-            )));
+    let allowed = match purpose {
+        Purpose::Clinical => as_service || principal.permissions.clinical,
+        Purpose::Objections => principal.permissions.privacy_officer,
+        Purpose::AuditTrail => {
+            principal.permissions.privacy_officer
+                || (as_service
+                    && principal.permissions.audit_export
+                    && matches!(interaction, Interaction::Read | Interaction::Search))
         }
+    };
+    if !allowed {
+        let what = match purpose {
+            Purpose::Clinical => "the selected role may not view clinical records",
+            Purpose::Objections => {
+                "only a privacy officer may read or change the objection register"
+            }
+            Purpose::AuditTrail => "only a privacy officer may read the audit trail",
+        };
+        return Err(Denied::Forbidden(what.to_string()));
     }
     let restrictions = match granting.iter().all(|s| !s.restriction.is_empty()) {
         true => Some(granting.iter().map(|s| s.restriction.clone()).collect()),
@@ -171,6 +185,7 @@ mod tests {
             roles: Vec::new(),
             permissions,
             purpose: PurposeOfUse::Treatment,
+            unknown_purpose: false,
         }
     }
 
@@ -179,6 +194,7 @@ mod tests {
         privacy_officer: false,
         restricted: false,
         emergency: true,
+        audit_export: false,
     };
 
     #[test]
@@ -206,6 +222,63 @@ mod tests {
                 "Observation",
                 Interaction::Read,
                 Purpose::Clinical
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn register_and_trail_need_the_officer_role_whatever_the_scopes() {
+        let service = principal("system/*.cruds", None, Permissions::default());
+        for (resource, purpose) in [
+            ("Consent", Purpose::Objections),
+            ("AuditEvent", Purpose::AuditTrail),
+        ] {
+            for interaction in [Interaction::Read, Interaction::Search, Interaction::Update] {
+                assert!(permit(&service, resource, interaction, purpose).is_err());
+            }
+        }
+        let export = principal(
+            "system/*.cruds",
+            None,
+            Permissions {
+                audit_export: true,
+                ..Permissions::default()
+            },
+        );
+        assert!(
+            permit(
+                &export,
+                "AuditEvent",
+                Interaction::Search,
+                Purpose::AuditTrail
+            )
+            .is_ok()
+        );
+        assert!(
+            permit(
+                &export,
+                "AuditEvent",
+                Interaction::Update,
+                Purpose::AuditTrail
+            )
+            .is_err()
+        );
+        assert!(permit(&export, "Consent", Interaction::Read, Purpose::Objections).is_err());
+        let officer = principal(
+            "user/Consent.cruds",
+            None,
+            Permissions {
+                privacy_officer: true,
+                ..Permissions::default()
+            },
+        );
+        assert!(
+            permit(
+                &officer,
+                "Consent",
+                Interaction::Update,
+                Purpose::Objections
             )
             .is_ok()
         );

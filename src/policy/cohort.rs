@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::config::CohortConfig;
 use crate::fhir::ODS_ORGANISATION_SYSTEM;
+use crate::fhir::patient::youngest_age;
 
 impl CohortConfig {
     /// Is there a rule at all? Without one, no demographics need fetching.
@@ -14,11 +15,9 @@ impl CohortConfig {
 
     /// Does the merged Patient fall inside the cohort? Unknown age or practice does not.
     pub fn admits(&self, patient: &Value) -> bool {
+        // A partial birth date counts as the youngest the patient could be.
         let old_enough = self.minimum_age_years == 0
-            || patient["birthDate"]
-                .as_str()
-                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                .and_then(|born| chrono::Utc::now().date_naive().years_since(born))
+            || youngest_age(patient, chrono::Utc::now().date_naive())
                 .is_some_and(|age| age >= self.minimum_age_years);
         let registered = self.registered_practices.is_empty()
             || patient["generalPractitioner"]

@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 
 use crate::fhir::NhsNumber;
+use crate::fhir::nhs_number::NHS_NUMBER_SYSTEM;
 use crate::fhir::outcome::Issue;
-use crate::fhir::search::value::ReferenceValue;
 use crate::store::objections::ObjectionVersion;
 use crate::store::{Store, StoreError, objections};
 
@@ -73,12 +73,9 @@ impl Objection {
         if consent["provision"]["type"] != "deny" {
             return Err(invalid("an objection's Consent.provision.type is deny"));
         }
-        let patient = consent["patient"]["reference"]
-            .as_str()
-            .and_then(|r| ReferenceValue::parse(r).ok())
-            .filter(|r| r.resource_type.as_deref() == Some("Patient"))
-            .and_then(|r| NhsNumber::parse(&r.id).ok())
-            .ok_or_else(|| invalid("Consent.patient must be Patient/{NHS number}"))?;
+        let patient = objecting_patient(&consent["patient"])?;
+        // Stored in one form, whichever the client used.
+        consent["patient"] = json!({"reference": format!("Patient/{patient}")});
         let performers = consent["performer"].as_array().cloned().unwrap_or_default();
         let performer = match performers.as_slice() {
             [one] => one.clone(),
@@ -131,6 +128,42 @@ impl Objection {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// The patient a Consent is about: `Patient/{NHS number}` exactly (this record's own
+/// Patient, never another server's), or the NHS-number identifier; both, if given,
+/// must agree.
+fn objecting_patient(patient: &Value) -> Result<NhsNumber, InvalidObjection> {
+    let refused = || {
+        InvalidObjection::Invalid(
+            "Consent.patient must be Patient/{NHS number} or the NHS number identifier (https://fhir.nhs.uk/Id/nhs-number)".into(),
+        )
+    };
+    let by_reference = match patient.get("reference") {
+        None => None,
+        Some(reference) => {
+            let id = reference
+                .as_str()
+                .and_then(|r| r.strip_prefix("Patient/"))
+                .ok_or_else(refused)?;
+            Some(NhsNumber::parse(id).map_err(|_| refused())?)
+        }
+    };
+    let by_identifier = match patient.get("identifier") {
+        None => None,
+        Some(identifier) => {
+            if identifier["system"] != NHS_NUMBER_SYSTEM {
+                return Err(refused());
+            }
+            let value = identifier["value"].as_str().ok_or_else(refused)?;
+            Some(NhsNumber::parse(value).map_err(|_| refused())?)
+        }
+    };
+    match (by_reference, by_identifier) {
+        (Some(a), Some(b)) if a != b => Err(refused()),
+        (Some(nhs), _) | (None, Some(nhs)) => Ok(nhs),
+        (None, None) => Err(refused()),
     }
 }
 
@@ -218,6 +251,26 @@ mod tests {
         .unwrap();
         assert_eq!(parent.raised_by, "RelatedPerson: Mrs Taylor (mother)");
         assert!(parent.check_competence(Some(6), 13).is_ok());
+        let mut by_identifier = consent("active", json!({"reference": "Patient/9990000085"}));
+        by_identifier["patient"] =
+            json!({"identifier": {"system": NHS_NUMBER_SYSTEM, "value": "9990000085"}});
+        let recorded = Objection::from_consent(by_identifier).unwrap();
+        assert_eq!(
+            recorded.consent["patient"]["reference"],
+            "Patient/9990000085"
+        );
+        for patient in [
+            json!({"reference": "http://evil.example/fhir/Patient/9990000085"}),
+            json!({"reference": "Patient/9990000085?x=1"}),
+            json!({"reference": "Group/9990000085"}),
+            json!({"identifier": {"system": "urn:other", "value": "9990000085"}}),
+            json!({"reference": "Patient/9990000085", "identifier": {"system": NHS_NUMBER_SYSTEM, "value": "9990000018"}}),
+            json!({"display": "Hannah"}),
+        ] {
+            let mut foreign = consent("active", json!({"reference": "Patient/9990000085"}));
+            foreign["patient"] = patient.clone();
+            assert!(Objection::from_consent(foreign).is_err(), "{patient}");
+        }
         for bad in [
             consent("draft", json!({"reference": "Patient/9990000085"})),
             consent("active", json!({"reference": "Practitioner/dr"})),

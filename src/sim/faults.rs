@@ -30,6 +30,8 @@ pub struct Faults {
     pub wrong_type: bool,
     /// Add a record about another patient to search results.
     pub foreign_patient: bool,
+    /// Give every record an extension nested this many levels deep (0: none).
+    pub nested_extensions: usize,
 }
 
 impl Faults {
@@ -92,7 +94,25 @@ impl Faults {
         extra
     }
 
-    pub fn answer(&self, body: Value) -> HttpResponse {
+    pub fn answer(&self, mut body: Value) -> HttpResponse {
+        if self.nested_extensions > 0 {
+            let resources: Vec<&mut Value> = match body["resourceType"].as_str() {
+                Some("Bundle") => body["entry"]
+                    .as_array_mut()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| &mut e["resource"])
+                    .collect(),
+                _ => vec![&mut body],
+            };
+            for resource in resources {
+                let mut nested = json!({"url": "https://sim.example/x", "valueString": "x"});
+                for _ in 1..self.nested_extensions {
+                    nested = json!({"url": "https://sim.example/x", "extension": [nested]});
+                }
+                resource["extension"] = json!([nested]);
+            }
+        }
         let text = body.to_string();
         let text = if self.malformed {
             text[..text.len() / 2].to_string()

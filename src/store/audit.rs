@@ -4,7 +4,8 @@
 use diesel::prelude::*;
 
 use super::schema::audit_events::dsl as a;
-use super::{AnyConnection, StoreError, now_ms, retrying};
+use super::schema::audit_keys::dsl as k;
+use super::{AnyConnection, StoreError, retrying};
 
 /// The `previous_hash` of the first event.
 pub const GENESIS: &str = "";
@@ -18,12 +19,19 @@ pub struct AuditRow {
     pub hash: String,
 }
 
-/// Appends `event`. `hash` computes the new row's hash from (previous hash, sequence,
-/// event). Instances appending at the same time cannot take the same sequence number:
-/// the loser retries on the next one.
+/// What the audit search finds an event by: `(key, value)` pairs such as
+/// `("patient", nhs)`, `("agent", user id)`, `("outcome", "0")`, `("tag", "BTG")`.
+pub type AuditKeys = Vec<(String, String)>;
+
+/// Appends `event`, recorded at `recorded_at` (unix ms), with its search keys in the
+/// same transaction. `hash` computes the new row's hash from (previous hash,
+/// sequence, event). Instances appending at the same time cannot take the same
+/// sequence number: the loser retries on the next one.
 pub fn append(
     conn: &mut AnyConnection,
     event: &str,
+    recorded_at: i64,
+    keys: &AuditKeys,
     hash: impl Fn(&str, i64, &str) -> String,
 ) -> Result<i64, StoreError> {
     retrying(|| {
@@ -41,15 +49,102 @@ pub fn append(
             diesel::insert_into(a::audit_events)
                 .values((
                     a::sequence.eq(sequence),
-                    a::recorded_at.eq(now_ms()),
+                    a::recorded_at.eq(recorded_at),
                     a::event.eq(event),
                     a::previous_hash.eq(&previous_hash),
                     a::hash.eq(&own),
                 ))
                 .execute(conn)?;
+            insert_keys(conn, sequence, keys)?;
             Ok::<_, diesel::result::Error>(sequence)
         })
     })
+}
+
+fn insert_keys(
+    conn: &mut AnyConnection,
+    sequence: i64,
+    keys: &AuditKeys,
+) -> Result<(), diesel::result::Error> {
+    for (key, value) in keys {
+        diesel::insert_into(k::audit_keys)
+            .values((k::key.eq(key), k::value.eq(value), k::sequence.eq(sequence)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Gives the key table the keys of events recorded before it existed (or by an
+/// older version still running beside a newer one): every event without an
+/// `outcome` key, which every keyed event has. `keys_of` reads them from the stored
+/// event. Run at start, after the migrations.
+pub fn index_unkeyed(
+    conn: &mut AnyConnection,
+    keys_of: impl Fn(&str) -> AuditKeys,
+) -> Result<usize, StoreError> {
+    const BATCH: i64 = 1000;
+    let mut indexed = 0;
+    // Events that yield no keys at all (unreadable) are passed over, not retried.
+    let mut after = 0;
+    loop {
+        // Two instances starting together may both index: the loser retries and
+        // finds the work done.
+        let done = retrying(|| {
+            conn.transaction(|conn| {
+                let keyed = k::audit_keys
+                    .filter(k::key.eq("outcome"))
+                    .select(k::sequence);
+                let rows: Vec<(i64, String)> = a::audit_events
+                    .filter(diesel::dsl::not(a::sequence.eq_any(keyed)))
+                    .filter(a::sequence.gt(after))
+                    .order(a::sequence.asc())
+                    .limit(BATCH)
+                    .select((a::sequence, a::event))
+                    .load(conn)?;
+                for (sequence, event) in &rows {
+                    insert_keys(conn, *sequence, &keys_of(event))?;
+                }
+                Ok::<_, diesel::result::Error>((rows.len(), rows.last().map(|r| r.0)))
+            })
+        })?;
+        indexed += done.0;
+        match done {
+            (n, Some(last)) if n == BATCH as usize => after = last,
+            _ => return Ok(indexed),
+        }
+    }
+}
+
+/// What an audit search asks of the store: events with every one of `keys`,
+/// recorded in `[recorded_from, recorded_before)`, older than `before_sequence`.
+#[derive(Debug, Clone)]
+pub struct KeySearch {
+    pub keys: AuditKeys,
+    pub recorded_from: i64,
+    pub recorded_before: i64,
+    pub before_sequence: i64,
+}
+
+/// Events matching `search`, newest first, at most `limit`: found through the key
+/// table and the time index, never by reading the trail.
+pub fn search(
+    conn: &mut AnyConnection,
+    search: &KeySearch,
+    limit: i64,
+) -> Result<Vec<AuditRow>, StoreError> {
+    let mut query = a::audit_events
+        .filter(a::sequence.lt(search.before_sequence))
+        .filter(a::recorded_at.ge(search.recorded_from))
+        .filter(a::recorded_at.lt(search.recorded_before))
+        .into_boxed();
+    for (key, value) in &search.keys {
+        let keyed = k::audit_keys
+            .filter(k::key.eq(key.clone()))
+            .filter(k::value.eq(value.clone()))
+            .select(k::sequence);
+        query = query.filter(a::sequence.eq_any(keyed));
+    }
+    Ok(query.order(a::sequence.desc()).limit(limit).load(conn)?)
 }
 
 /// Events from `from_sequence` on, in order, at most `limit`.
@@ -61,19 +156,6 @@ pub fn read(
     Ok(a::audit_events
         .filter(a::sequence.ge(from_sequence))
         .order(a::sequence.asc())
-        .limit(limit)
-        .load(conn)?)
-}
-
-/// Events before `before` (all, if None), newest first, at most `limit`.
-pub fn read_newest(
-    conn: &mut AnyConnection,
-    before: Option<i64>,
-    limit: i64,
-) -> Result<Vec<AuditRow>, StoreError> {
-    Ok(a::audit_events
-        .filter(a::sequence.lt(before.unwrap_or(i64::MAX)))
-        .order(a::sequence.desc())
         .limit(limit)
         .load(conn)?)
 }

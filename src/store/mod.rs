@@ -9,7 +9,7 @@ pub mod links;
 pub mod objections;
 pub mod schema;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, SqliteConnection};
@@ -45,11 +45,20 @@ pub enum StoreError {
     Migration(String),
 }
 
-/// The pool, and which backend it speaks to.
+/// The pool, which backend it speaks to, and how long one call may take.
 #[derive(Clone)]
 pub struct Store {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
+    /// The most one database call may take, waiting for a connection, a lock or a
+    /// retry included (`database.connect_timeout_ms`): past it the caller is told the
+    /// database is unavailable, and answers 503.
+    call_timeout: Duration,
+}
+
+thread_local! {
+    /// When the database call running on this thread must give up retrying.
+    static CALL_DEADLINE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
 }
 
 /// Opens connections of the backend the URL names. Choosing by prefix (rather than
@@ -59,6 +68,9 @@ pub struct Store {
 pub struct Manager {
     backend: Backend,
     target: String,
+    /// How long a statement may wait for a lock (SQLite busy timeout, PostgreSQL
+    /// lock and statement timeouts).
+    wait: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,15 +87,22 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> Result<AnyConnection, ConnectError> {
         match self.backend {
-            Backend::Postgres => Ok(AnyConnection::Postgresql(PgConnection::establish(
-                &self.target,
-            )?)),
+            Backend::Postgres => {
+                let mut conn = PgConnection::establish(&self.target)?;
+                let ms = self.wait.as_millis();
+                conn.batch_execute(&format!(
+                    "SET lock_timeout = {ms}; SET statement_timeout = {ms};"
+                ))?;
+                Ok(AnyConnection::Postgresql(conn))
+            }
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.target)?;
-                // WAL and a busy timeout let concurrent requests share the file.
-                conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                )?;
+                // WAL and a busy timeout let concurrent requests share the file; the
+                // timeout is the call's, so a locked file answers 503 in time.
+                conn.batch_execute(&format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    self.wait.as_millis()
+                ))?;
                 Ok(AnyConnection::Sqlite(conn))
             }
         }
@@ -124,53 +143,94 @@ impl Store {
     /// Connects without migrating.
     pub fn connect(config: &DatabaseConfig) -> Result<Store, StoreError> {
         let (backend, target) = parse_url(&config.url).map_err(StoreError::Unavailable)?;
+        let call_timeout = Duration::from_millis(config.connect_timeout_ms);
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_millis(config.connect_timeout_ms))
+            .connection_timeout(call_timeout)
             .test_on_check_out(true)
-            .build(Manager { backend, target })
+            .build(Manager {
+                backend,
+                target,
+                wait: call_timeout,
+            })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            call_timeout,
+        })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    /// Runs blocking database work on the calling thread.
+    /// The most one database call may take before the caller answers 503.
+    pub fn call_timeout(&self) -> Duration {
+        self.call_timeout
+    }
+
+    /// Runs blocking database work on the calling thread; retries of lost races stop
+    /// at the call's deadline.
     pub fn with_conn<T>(
         &self,
         work: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let deadline = Instant::now() + self.call_timeout;
         let mut conn = self
             .pool
             .get()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        work(&mut conn)
+        let outer = CALL_DEADLINE.with(|d| d.replace(Some(deadline)));
+        let result = work(&mut conn);
+        CALL_DEADLINE.with(|d| d.set(outer));
+        result
     }
 
-    /// Runs blocking database work on the blocking thread pool.
+    /// Runs blocking database work on the blocking thread pool, and gives up waiting
+    /// for it after the call timeout (the work itself stops at its lock timeout).
     pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.with_conn(work))
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+        let task = tokio::task::spawn_blocking(move || store.with_conn(work));
+        match tokio::time::timeout(self.call_timeout, task).await {
+            Ok(joined) => {
+                joined.map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+            }
+            Err(_) => Err(StoreError::Unavailable(
+                "the database did not answer within the call timeout".into(),
+            )),
+        }
     }
 
     /// Applies pending migrations; returns the versions applied.
     pub fn migrate(&self) -> Result<Vec<String>, StoreError> {
         self.with_conn(|conn| {
+            // Migrations (an index over a long audit trail) may take longer than a
+            // request's call timeout, and wait for another instance's.
             let applied = match conn {
-                AnyConnection::Sqlite(c) => apply(c, SQLITE_MIGRATIONS),
+                AnyConnection::Sqlite(c) => {
+                    c.batch_execute("PRAGMA busy_timeout = 600000")?;
+                    let result = apply(c, SQLITE_MIGRATIONS);
+                    c.batch_execute(&format!(
+                        "PRAGMA busy_timeout = {}",
+                        self.call_timeout.as_millis()
+                    ))?;
+                    result
+                }
                 AnyConnection::Postgresql(c) => {
                     // Instances starting together must not migrate at the same time.
-                    c.batch_execute("SELECT pg_advisory_lock(727274)")?;
+                    c.batch_execute(
+                        "SET lock_timeout = 0; SET statement_timeout = 0; SELECT pg_advisory_lock(727274)",
+                    )?;
                     let result = apply(c, POSTGRES_MIGRATIONS);
-                    c.batch_execute("SELECT pg_advisory_unlock(727274)")?;
+                    let ms = self.call_timeout.as_millis();
+                    c.batch_execute(&format!(
+                        "SELECT pg_advisory_unlock(727274); SET lock_timeout = {ms}; SET statement_timeout = {ms};"
+                    ))?;
                     result
                 }
             };
@@ -221,14 +281,17 @@ fn pending<B: diesel::backend::Backend>(
 
 /// Runs a write transaction again when it lost a race: another writer took the same
 /// key (unique violation), PostgreSQL could not serialise it, or SQLite's file was
-/// locked by a writer that started first.
+/// locked by a writer that started first. Gives up at the deadline of the database
+/// call it runs in.
 pub fn retrying<T>(
     mut attempt: impl FnMut() -> Result<T, diesel::result::Error>,
 ) -> Result<T, StoreError> {
     use diesel::result::{DatabaseErrorKind, Error};
+    let deadline = CALL_DEADLINE.with(|d| d.get());
+    let in_time = || deadline.is_none_or(|d| Instant::now() < d);
     for round in 0.. {
         match attempt() {
-            Err(Error::DatabaseError(kind, info)) if round < 100 => {
+            Err(Error::DatabaseError(kind, info)) if round < 100 && in_time() => {
                 let lost_race = matches!(
                     kind,
                     DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::SerializationFailure

@@ -50,6 +50,34 @@ pub fn record(
     })
 }
 
+/// Records the first version of the patient's objection, atomically: `Ok(None)` if
+/// one is already recorded (a concurrent create lost the race), never a second
+/// "first" version.
+pub fn create(
+    conn: &mut AnyConnection,
+    nhs: &str,
+    status: &str,
+    recorded_by: &str,
+    consent: &str,
+) -> Result<Option<i32>, StoreError> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let inserted = diesel::insert_into(o::objections)
+        .values((
+            o::nhs_number.eq(nhs),
+            o::version.eq(1),
+            o::status.eq(status),
+            o::recorded_at.eq(now_ms()),
+            o::recorded_by.eq(recorded_by),
+            o::consent.eq(consent),
+        ))
+        .execute(conn);
+    match inserted {
+        Ok(_) => Ok(Some(1)),
+        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Every version for the patient, oldest first.
 pub fn history(conn: &mut AnyConnection, nhs: &str) -> Result<Vec<ObjectionVersion>, StoreError> {
     Ok(o::objections

@@ -29,3 +29,13 @@ diesel::table! {
         hash -> Text,
     }
 }
+
+diesel::table! {
+    audit_keys (key, value, sequence) {
+        key -> Text,
+        value -> Text,
+        sequence -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(audit_events, audit_keys);

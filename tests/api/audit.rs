@@ -682,6 +682,20 @@ async fn logs_carry_request_ids_but_no_identifiers_tokens_or_bodies() {
         .get_as(&format!("{base}/Patient/{ALICE}"), "forged.token.value")
         .await;
     assert_eq!(forged.status, 401);
+    // Values a client sends never reach the log, odd characters and newlines included.
+    for (request, status) in [
+        (
+            format!("Observation?patient={ALICE}&date=%E2%98%831111%0Ainjected-line"),
+            400,
+        ),
+        (
+            format!("Observation?patient={ALICE}&code={}", "z".repeat(20_000)),
+            414,
+        ),
+    ] {
+        let reply = h.get_as(&format!("{base}/{request}"), &token).await;
+        assert_eq!(reply.status, status, "{request}");
+    }
     let _ = child.kill();
     let _ = child.wait();
     let logged = std::fs::read_to_string(&log).unwrap();
@@ -695,6 +709,9 @@ async fn logs_carry_request_ids_but_no_identifiers_tokens_or_bodies() {
         "forged.token",
         "enc-alice",
         "P1001",
+        "injected-line",
+        "\u{2603}",
+        "zzzz",
     ] {
         assert!(
             !logged.contains(secret),

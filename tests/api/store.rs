@@ -23,8 +23,8 @@ fn migrations_apply_once_and_the_store_is_ready() {
         );
         assert_eq!(
             store.migrate().unwrap().len(),
-            2,
-            "{}: tables, then the dialect's triggers",
+            4,
+            "{}: tables and audit keys, then the dialect's triggers for each",
             db.name
         );
         assert!(
@@ -150,7 +150,9 @@ fn audit_events_are_numbered_without_gaps_chained_and_append_only() {
                     for i in 0..25 {
                         store
                             .with_conn(|c| {
-                                audit::append(c, &format!("{{\"writer\":{w},\"n\":{i}}}"), chain)
+                                let keys = vec![("outcome".to_string(), "0".to_string())];
+                                let event = format!("{{\"writer\":{w},\"n\":{i}}}");
+                                audit::append(c, &event, shcr_facade::store::now_ms(), &keys, chain)
                             })
                             .unwrap();
                     }

@@ -120,6 +120,37 @@ mod tests {
         assert!(read_xml(undeclared).is_err());
     }
 
+    /// The facade refuses JSON nested deeper than 64 levels and XML deeper than 40
+    /// before parsing; what it lets through must parse and write on a worker
+    /// thread's default 2 MiB stack, even unoptimised (where about 55 extension
+    /// levels overflow).
+    #[test]
+    fn bodies_at_the_facades_nesting_bounds_fit_a_worker_stack() {
+        std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(|| {
+                let levels = 39;
+                let xml = "<Consent xmlns=\"http://hl7.org/fhir\">".to_string()
+                    + &"<extension url=\"http://x.example\">".repeat(levels)
+                    + "<valueString value=\"x\"/>"
+                    + &"</extension>".repeat(levels)
+                    + "<status value=\"active\"/></Consent>";
+                let _ = read_xml(xml.as_bytes());
+                // 64 levels of JSON: an object and an array per extension level.
+                let mut value = json!({"url": "http://x.example", "valueString": "x"});
+                for _ in 0..31 {
+                    value = json!({"url": "http://x.example", "extension": [value]});
+                }
+                let resource = json!({"resourceType": "Basic", "code": {"text": "x"}, "extension": [value]});
+                let bundle = json!({"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": resource}]});
+                let _ = validate_r4_json(&bundle);
+                let _ = write_xml(bundle);
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+    }
+
     #[test]
     fn partner_extras_do_not_block_xml_output() {
         let mut extra = observation();
