@@ -146,6 +146,9 @@ pub struct PolicyConfig {
     /// Age from which a child may object for themself (younger: a parent or guardian).
     pub competence_age: u32,
     pub cohort: CohortConfig,
+    /// How many links deep a record's references are followed to judge it; a record
+    /// whose links go deeper is withheld as not judged.
+    pub link_depth: usize,
 }
 
 /// Which patients the record covers; the defaults (0, empty) cover everyone.
@@ -167,6 +170,7 @@ impl Default for PolicyConfig {
             ]),
             competence_age: 13,
             cohort: CohortConfig::default(),
+            link_depth: 3,
         }
     }
 }
@@ -727,7 +731,7 @@ timeout_ms = 1000
                 "partners[0].resource_types",
             ),
             (
-                base().replace("[\"Observation\"]", "[\"Condition\"]"),
+                base().replace("[\"Observation\"]", "[\"Basic\"]"),
                 "partners.0.resource_types",
             ),
             (base().replace("1000", "0"), "partners[0].timeout_ms"),

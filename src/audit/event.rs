@@ -56,6 +56,8 @@ pub struct Access {
     pub partners: Vec<PartnerOutcome>,
     /// Items the policy withheld from the answer.
     pub withheld: usize,
+    /// Items withheld because a record they point at could not be judged.
+    pub unjudged: usize,
 }
 
 /// The AuditEvent for `access`.
@@ -147,7 +149,10 @@ pub fn audit_event(access: &Access) -> Value {
         "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
         "role": {"system": OBJECT_ROLE, "code": "13", "display": "Security Resource"},
         "name": "withheld by policy",
-        "detail": [{"type": "withheld-count", "valueString": access.withheld.to_string()}]
+        "detail": [
+            {"type": "withheld-count", "valueString": access.withheld.to_string()},
+            {"type": "unjudged-count", "valueString": access.unjudged.to_string()}
+        ]
     }));
     let mut event = json!({
         "resourceType": "AuditEvent",

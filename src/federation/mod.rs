@@ -6,8 +6,10 @@
 
 pub mod credentials;
 pub mod cursor;
+mod directory;
 pub mod identity;
 pub mod legacy;
+pub mod linked;
 pub mod partner;
 pub mod report;
 
@@ -22,16 +24,17 @@ use std::future::Future;
 use tokio::time::{Instant, timeout_at};
 
 use crate::config::Config;
+use crate::fhir::compartment;
 use crate::fhir::reference::{PartnerContext, to_facade_form};
-use crate::fhir::search::matcher::nodes;
-use crate::fhir::search::registry::Registry;
+use crate::fhir::search::registry::ParamKind;
 use crate::fhir::search::value::{ReferenceValue, SearchValue};
-use crate::fhir::search::{NHS_NUMBER_SYSTEM, SearchRequest};
+use crate::fhir::search::{Criterion, NHS_NUMBER_SYSTEM, SearchRequest};
 use crate::fhir::{NhsNumber, ResourceType, id::split_facade_id};
 use crate::store::StoreError;
 use credentials::Credentials;
 use identity::{LocalIds, PatientLinks, nhs_number_of};
 use legacy::PartnerMappings;
+use linked::PatientIds;
 use partner::{ExchangeLimits, Partner, PartnerFailure};
 use report::{PartnerReport, PartnerStatus};
 
@@ -82,11 +85,20 @@ struct Exchange {
     results: Vec<TypeResult>,
 }
 
-/// Resources gathered for one request, in facade form, and how each partner did.
+/// Resources gathered for one request, in facade form, how each partner did, and
+/// the patient's ids at each partner that knows them.
 #[derive(Debug, Default)]
 pub struct Gathered {
     pub resources: Vec<Value>,
     pub reports: Vec<PartnerReport>,
+    pub patients: PatientIds,
+}
+
+/// A record read by facade id, and its patient's id at the partner that holds it.
+#[derive(Debug)]
+pub struct ReadRecord {
+    pub resource: Value,
+    pub patients: PatientIds,
 }
 
 /// Patients gathered per NHS number: each partner's Patient in facade form, most
@@ -153,6 +165,12 @@ impl Federation {
         }
     }
 
+    /// The deadline for a request starting now: every partner call made for it,
+    /// link fetches included, ends by then.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.deadline
+    }
+
     /// Clinical resources of `types` for one patient, from every partner that holds
     /// the patient. `query` gives each partner's translated query (None: don't ask).
     /// Fails, before any partner is asked, if the patient links cannot be read.
@@ -161,9 +179,9 @@ impl Federation {
         nhs: &NhsNumber,
         types: &[ResourceType],
         query: impl Fn(&Partner, ResourceType, &LocalIds) -> Option<Vec<(String, String)>>,
+        deadline: Instant,
     ) -> Result<Gathered, StoreError> {
         let known = self.links.known(nhs).await?;
-        let deadline = Instant::now() + self.deadline;
         let consulted = self
             .partners
             .iter()
@@ -206,16 +224,24 @@ impl Federation {
                     }
                     _ => None,
                 };
+                let ids = match &outcome {
+                    Ok(exchange) => exchange.ids.clone(),
+                    Err(_) => Vec::new(),
+                };
                 let (report, resources) = self.settle(partner, nhs, outcome, start.elapsed());
-                (report, resources, learned)
+                (partner, ids, report, resources, learned)
             }
         });
         let mut gathered = Gathered::default();
         let mut learned = Vec::new();
-        for (report, resources, link) in join_all(tasks).await {
+        for (partner, ids, report, resources, link) in join_all(tasks).await {
             gathered.reports.push(report);
             gathered.resources.extend(resources);
             learned.extend(link);
+            if !ids.is_empty() {
+                let local = ids.into_iter().map(|id| (id, nhs.clone())).collect();
+                gathered.patients.insert(partner.id.clone(), local);
+            }
         }
         self.links.remember(learned).await?;
         Ok(gathered)
@@ -298,7 +324,10 @@ impl Federation {
                             }
                             Ok(found)
                         }
-                        None => self.search_patients(partner, &patient_query(request)).await,
+                        None => match patient_query(request, partner) {
+                            Some(query) => self.search_patients(partner, &query).await,
+                            None => Ok(partner::Pages::default()),
+                        },
                     }
                 })
                 .await;
@@ -377,18 +406,41 @@ impl Federation {
         &self,
         resource_type: ResourceType,
         facade_id: &str,
-    ) -> Result<Value, ReadFailure> {
+        deadline: Instant,
+    ) -> Result<ReadRecord, ReadFailure> {
         let (partner_id, local_id) = split_facade_id(facade_id).ok_or(ReadFailure::NotFound)?;
         let partner = self
             .partners
             .iter()
             .find(|p| p.id == partner_id && p.serves(resource_type))
             .ok_or(ReadFailure::NotFound)?;
-        let deadline = Instant::now() + self.deadline;
         let failed = |failure| ReadFailure::Partner {
             partner: partner.clone(),
             failure,
         };
+        // Directory records belong to no patient.
+        if resource_type.is_directory() {
+            let mut resource = bounded(
+                partner,
+                deadline,
+                partner::read(
+                    partner,
+                    resource_type,
+                    local_id,
+                    None,
+                    self.limits.max_response_bytes,
+                ),
+            )
+            .await
+            .map_err(failed)?
+            .ok_or(ReadFailure::NotFound)?;
+            to_facade_form(&mut resource, &self.context(partner, &HashMap::new()))
+                .map_err(|_| ReadFailure::NotFound)?;
+            return Ok(ReadRecord {
+                resource,
+                patients: PatientIds::new(),
+            });
+        }
         // A legacy record's local id starts with its patient's id there: the patient
         // whose records are fetched again to find it.
         let subject = match &partner.legacy {
@@ -411,13 +463,21 @@ impl Federation {
             let nhs = self.nhs_number_at(partner, deadline, &local).await?;
             patients.extend(nhs.map(|nhs| (local, nhs)));
         }
-        // A record that cannot be tied to a patient's NHS number is not served.
-        if patients.is_empty() {
+        // A record that cannot be tied to one patient's NHS number is not served (as
+        // a search would not return one naming two patients).
+        let mut named: Vec<&NhsNumber> = patients.values().collect();
+        named.sort();
+        named.dedup();
+        let references = patient_references(&resource, resource_type);
+        if named.len() != 1 || references.iter().any(|r| !patients.contains_key(r)) {
             return Err(ReadFailure::NotFound);
         }
         to_facade_form(&mut resource, &self.context(partner, &patients))
             .map_err(|_| ReadFailure::NotFound)?;
-        Ok(resource)
+        Ok(ReadRecord {
+            resource,
+            patients: HashMap::from([(partner.id.clone(), patients)]),
+        })
     }
 
     /// The NHS number behind a partner's local patient id: remembered, or read from
@@ -432,7 +492,7 @@ impl Federation {
             return Ok(Some(nhs));
         }
         let nhs = self
-            .read_at(partner, deadline, ResourceType::Patient, local, None)
+            .read_at(partner, deadline, ResourceType::patient(), local, None)
             .await
             .map_err(|failure| ReadFailure::Partner {
                 partner: partner.clone(),
@@ -540,7 +600,7 @@ impl Federation {
         partner: &Partner,
         query: &[(String, String)],
     ) -> Result<partner::Pages, PartnerFailure> {
-        partner::search(partner, ResourceType::Patient, query, None, self.limits).await
+        partner::search(partner, ResourceType::patient(), query, None, self.limits).await
     }
 }
 
@@ -563,16 +623,12 @@ fn ids_of(patients: &[Value]) -> LocalIds {
         .collect()
 }
 
-/// The local patient ids a clinical resource refers to through its `patient` element.
+/// The local patient ids a clinical resource names through its compartment
+/// parameters (its subject, and a performer or asserter who is a patient).
 fn patient_references(resource: &Value, resource_type: ResourceType) -> Vec<String> {
-    let Some(def) = Registry::get().lookup(resource_type, "patient") else {
-        return Vec::new();
-    };
-    nodes(resource, &def.paths)
+    compartment::patient_references(resource, resource_type)
         .into_iter()
-        .filter_map(|n| n["reference"].as_str())
         .filter_map(|r| ReferenceValue::parse(r).ok())
-        .filter(|r| r.resource_type.as_deref() == Some("Patient"))
         .map(|r| r.id)
         .collect()
 }
@@ -605,19 +661,71 @@ pub fn clinical_query(
                 }
                 pairs.push(("_id".into(), ids.join(",")));
             }
+            _ if criterion.param.kind == ParamKind::Reference => pairs.push(partner_references(
+                criterion,
+                partner,
+                request.patient.as_ref(),
+                local_ids,
+            )?),
             _ => pairs.push(criterion.to_partner_pair()),
         }
     }
     Some(pairs)
 }
 
-/// A demographic Patient search for partners: everything but `_id`, which is ours.
-fn patient_query(request: &SearchRequest) -> Vec<(String, String)> {
+/// A reference criterion in the partner's own ids: facade ids of its records become
+/// its local ids, the patient their local patient ids; references to other
+/// partners' records are dropped. None when nothing is left: no record of this
+/// partner can match.
+fn partner_references(
+    criterion: &Criterion,
+    partner: &Partner,
+    patient: Option<&NhsNumber>,
+    local_patient_ids: &LocalIds,
+) -> Option<(String, String)> {
+    let mut values = Vec::new();
+    for value in &criterion.values {
+        let SearchValue::Reference(reference) = value else {
+            continue;
+        };
+        let is_patient =
+            reference.resource_type.as_deref() == Some(ResourceType::patient().as_str());
+        if is_patient {
+            if patient.is_some_and(|nhs| nhs.as_str() == reference.id) {
+                values.extend(local_patient_ids.iter().map(|id| format!("Patient/{id}")));
+            }
+            continue;
+        }
+        let Some((owner, local)) = split_facade_id(&reference.id) else {
+            continue;
+        };
+        if owner != partner.id {
+            continue;
+        }
+        values.push(match &reference.resource_type {
+            Some(t) => format!("{t}/{local}"),
+            None => local.to_string(),
+        });
+    }
+    if values.is_empty() {
+        return None;
+    }
+    let (name, _) = criterion.to_partner_pair();
+    Some((name, values.join(",")))
+}
+
+/// A demographic Patient search for one partner: everything but `_id`, which is
+/// ours, with references in its own ids. None when a reference criterion cannot
+/// match anything there.
+fn patient_query(request: &SearchRequest, partner: &Partner) -> Option<Vec<(String, String)>> {
     request
         .criteria
         .iter()
         .filter(|c| c.param.code != "_id")
-        .map(|c| c.to_partner_pair())
+        .map(|c| match c.param.kind {
+            ParamKind::Reference => partner_references(c, partner, None, &Vec::new()),
+            _ => Some(c.to_partner_pair()),
+        })
         .collect()
 }
 

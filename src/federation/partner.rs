@@ -76,7 +76,7 @@ impl Partner {
     }
 
     pub fn serves(&self, resource_type: ResourceType) -> bool {
-        resource_type == ResourceType::Patient || self.resource_types.contains(&resource_type)
+        resource_type.is_patient() || self.resource_types.contains(&resource_type)
     }
 
     /// The organisation as clients may see it: name and ODS code, never a URL.
@@ -84,7 +84,7 @@ impl Partner {
         format!("{} ({})", self.name, self.ods_code)
     }
 
-    fn url(&self, path: &str, query: &[(String, String)]) -> Url {
+    pub(super) fn url(&self, path: &str, query: &[(String, String)]) -> Url {
         let mut url = self
             .base_url
             .join(path)
@@ -167,7 +167,7 @@ pub struct Pages {
     pub unmapped: usize,
 }
 
-const FHIR_JSON: [(HeaderName, HeaderValue); 1] =
+pub(super) const FHIR_JSON: [(HeaderName, HeaderValue); 1] =
     [(ACCEPT, HeaderValue::from_static("application/fhir+json"))];
 
 /// Searches one type; `subject` is the patient's NHS number, when the search is about
@@ -328,7 +328,7 @@ mod tests {
                 ods_code: "A81001".into(),
                 kind: crate::config::PartnerKind::Fhir,
                 base_url: base.into(),
-                resource_types: vec![ResourceType::Observation],
+                resource_types: vec![ResourceType::named("Observation")],
                 timeout_ms: 100,
                 mapping: None,
                 credentials: Default::default(),

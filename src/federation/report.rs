@@ -162,7 +162,7 @@ mod tests {
                 ods_code: "A81001".into(),
                 kind: crate::config::PartnerKind::Fhir,
                 base_url: "http://127.0.0.1:9/fhir".into(),
-                resource_types: vec![crate::fhir::ResourceType::Observation],
+                resource_types: vec![crate::fhir::ResourceType::named("Observation")],
                 timeout_ms: 100,
                 mapping: None,
                 credentials: Default::default(),

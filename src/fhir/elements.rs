@@ -8,18 +8,6 @@ use super::ResourceType;
 
 const ALWAYS: [&str; 3] = ["resourceType", "id", "meta"];
 
-/// Top-level elements with minimum cardinality 1 in R4.
-fn mandatory(resource_type: Option<ResourceType>) -> &'static [&'static str] {
-    match resource_type {
-        Some(ResourceType::Observation) => &["status", "code"],
-        Some(ResourceType::MedicationStatement) => &["status", "medication", "subject"],
-        Some(ResourceType::AllergyIntolerance) => &["patient"],
-        Some(ResourceType::Encounter) => &["status", "class"],
-        Some(ResourceType::CarePlan) => &["status", "intent", "subject"],
-        Some(ResourceType::Patient) | None => &[],
-    }
-}
-
 /// Is `key` the element `name`, or a choice form of it (`effective` -> `effectiveDateTime`)?
 fn is_element(key: &str, name: &str) -> bool {
     key == name
@@ -31,10 +19,11 @@ fn is_element(key: &str, name: &str) -> bool {
 }
 
 pub fn subset(resource: &mut Value, elements: &[String]) {
-    let resource_type = resource["resourceType"]
+    let required = resource["resourceType"]
         .as_str()
-        .and_then(|t| t.parse().ok());
-    let required = mandatory(resource_type);
+        .and_then(|t| t.parse::<ResourceType>().ok())
+        .map(ResourceType::mandatory_elements)
+        .unwrap_or(&[]);
     let Some(object) = resource.as_object_mut() else {
         return;
     };

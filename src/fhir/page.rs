@@ -45,7 +45,7 @@ impl Entry {
         let resource_type: Option<ResourceType> = resource["resourceType"]
             .as_str()
             .and_then(|t| t.parse().ok());
-        let rank = u8::from(resource_type != Some(ResourceType::Patient));
+        let rank = u8::from(!resource_type.is_some_and(ResourceType::is_patient));
         let date = match (order.field, resource_type) {
             (SortField::Date, Some(t)) => clinical_date(&resource, t),
             _ => resource["meta"]["lastUpdated"]
@@ -65,14 +65,19 @@ impl Entry {
     }
 }
 
-/// The start of the resource's clinical date (the `date` search parameter's elements).
+/// The start of the resource's clinical date: the earliest its type's sort dates
+/// (the `date` parameter's elements, or Condition's onset and recording...) give.
 fn clinical_date(resource: &Value, resource_type: ResourceType) -> Option<i64> {
-    let def = Registry::get().lookup(resource_type, "date")?;
-    nodes(resource, &def.paths)
+    Registry::get()
+        .sort_dates(resource_type)
         .into_iter()
-        .filter_map(date_range)
-        .map(|r| r.start)
-        .min()
+        .find_map(|def| {
+            nodes(resource, &def.paths)
+                .into_iter()
+                .filter_map(date_range)
+                .map(|r| r.start)
+                .min()
+        })
 }
 
 /// Orders by rank, then date in the requested direction (undated last), then id.

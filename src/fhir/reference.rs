@@ -127,14 +127,19 @@ fn facade_reference(reference: &str, ctx: &PartnerContext) -> Option<String> {
         None | Some("_history") => {}
         Some(_) => return None,
     }
-    let resource_type: ResourceType = type_name.parse().ok()?;
-    if resource_type == ResourceType::Patient {
+    if type_name == ResourceType::patient().as_str() {
         return ctx
             .patients
             .get(local_id)
             .map(|nhs| format!("Patient/{nhs}"));
     }
-    facade_id(ctx.partner_id, local_id).map(|id| format!("{resource_type}/{id}"))
+    // Any type is kept, served or not: the policy follows links to judge a record.
+    let is_type = type_name.starts_with(|c: char| c.is_ascii_uppercase())
+        && type_name.chars().all(|c| c.is_ascii_alphanumeric());
+    if !is_type {
+        return None;
+    }
+    facade_id(ctx.partner_id, local_id).map(|id| format!("{type_name}/{id}"))
 }
 
 #[cfg(test)]
@@ -168,7 +173,10 @@ mod tests {
         assert_eq!(obs["id"], "gp.o1");
         assert_eq!(obs["subject"]["reference"], "Patient/9000000009");
         assert_eq!(obs["encounter"]["reference"], "Encounter/gp.e1");
-        assert_eq!(obs["performer"][0], json!({"display": "Dr Who"}));
+        assert_eq!(
+            obs["performer"][0],
+            json!({"reference": "Practitioner/gp.dr1", "display": "Dr Who"})
+        );
         assert_eq!(
             obs["performer"][1],
             json!({"display": "Organization held by Riverside GP"})

@@ -10,18 +10,27 @@ use super::error::ApiError;
 use super::respond::Output;
 use crate::audit::{Access, PartnerOutcome, Requester};
 use crate::auth::principal::{Principal, PurposeOfUse};
-use crate::fhir::{NhsNumber, PARTNER_REPORT_EXTENSION};
+use crate::federation::report::PartnerReport;
+use crate::fhir::NhsNumber;
+use crate::fhir::compartment::patient_of;
 
-/// Noted on the request by the handlers; read once the answer is ready.
+/// Noted on the request by the handlers as the pipeline's stages hand on their
+/// results (never re-read from the rendered answer); read once the answer is ready.
 #[derive(Debug, Clone, Default)]
 struct Notes {
     requester: Option<Requester>,
     /// `Type/id` of every resource returned.
     returned: Vec<String>,
-    /// Patients the returned resources are or are about.
+    /// Patients the request named (in its query, form body or page link) or the
+    /// returned resources are about.
     patients: Vec<String>,
     partners: Vec<PartnerOutcome>,
     withheld: usize,
+    unjudged: usize,
+}
+
+fn with_notes(req: &HttpRequest, note: impl FnOnce(&mut Notes)) {
+    note(req.extensions_mut().get_or_insert_with(Notes::default));
 }
 
 /// Notes who is asking (once their token is validated).
@@ -39,28 +48,50 @@ pub fn note_requester(req: &HttpRequest, principal: &Principal) {
         purpose: (!principal.unknown_purpose).then(|| principal.purpose.code().to_string()),
         emergency: principal.purpose == PurposeOfUse::Emergency,
     };
-    req.extensions_mut()
-        .get_or_insert_with(Notes::default)
-        .requester = Some(requester);
+    with_notes(req, |notes| notes.requester = Some(requester));
 }
 
-/// Notes what is being returned (a resource or a Bundle), before it is written: the
-/// ids, patients and partners, not the records themselves.
-pub fn note_answer(req: &HttpRequest, answer: &Value) {
-    let resources = returned(answer);
-    let mut extensions = req.extensions_mut();
-    let notes = extensions.get_or_insert_with(Notes::default);
-    notes.returned = resources.iter().map(|r| address(r)).collect();
-    notes.patients = resources.iter().flat_map(|r| patients_of(r)).collect();
-    notes.partners = partners(answer);
+/// Notes the patients a request is about, as soon as its parameters are understood
+/// (whatever happens next: a refusal still names them).
+pub fn note_patients<'a>(req: &HttpRequest, patients: impl IntoIterator<Item = &'a NhsNumber>) {
+    let named: Vec<String> = patients.into_iter().map(|n| n.to_string()).collect();
+    with_notes(req, |notes| notes.patients.extend(named));
 }
 
-/// Notes how many items the policy withheld from the answer (never shown to the
-/// client; recorded for investigators).
-pub fn note_withheld(req: &HttpRequest, count: usize) {
-    req.extensions_mut()
-        .get_or_insert_with(Notes::default)
-        .withheld += count;
+/// Notes the partners consulted and how each answered.
+pub fn note_partners(req: &HttpRequest, reports: &[PartnerReport]) {
+    let partners: Vec<PartnerOutcome> = reports
+        .iter()
+        .map(|r| PartnerOutcome {
+            ods_code: r.partner.ods_code.clone(),
+            status: r.status.code().to_string(),
+        })
+        .collect();
+    with_notes(req, |notes| notes.partners.extend(partners));
+}
+
+/// Notes the resources being returned (ids and the patients they are about, not the
+/// records themselves).
+pub fn note_returned<'a>(req: &HttpRequest, resources: impl IntoIterator<Item = &'a Value>) {
+    let mut returned = Vec::new();
+    let mut patients = Vec::new();
+    for resource in resources {
+        returned.push(address(resource));
+        patients.extend(patient_of(resource).map(|n| n.to_string()));
+    }
+    with_notes(req, |notes| {
+        notes.returned.extend(returned);
+        notes.patients.extend(patients);
+    });
+}
+
+/// Notes how many items the release stage withheld by policy and as not judged
+/// (never shown to the client; recorded for investigators).
+pub fn note_withheld(req: &HttpRequest, withheld: usize, unjudged: usize) {
+    with_notes(req, |notes| {
+        notes.withheld += withheld;
+        notes.unjudged += unjudged;
+    });
 }
 
 /// Writes the event for the answered request. If it cannot be written, the answer is
@@ -98,6 +129,7 @@ pub async fn record(response: ServiceResponse, request_id: &str) -> ServiceRespo
         returned: notes.returned,
         partners: notes.partners,
         withheld: notes.withheld,
+        unjudged: notes.unjudged,
     };
     match crate::audit::record(&state.store, &access).await {
         Ok(_) => response,
@@ -136,23 +168,6 @@ fn interaction(req: &HttpRequest) -> String {
     interaction.to_string()
 }
 
-/// Resources an answer returns: a Bundle's match entries, or the resource itself.
-fn returned(answer: &Value) -> Vec<&Value> {
-    match answer["resourceType"].as_str() {
-        Some("Bundle") => answer["entry"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|e| e["search"]["mode"] != "outcome")
-            .map(|e| &e["resource"])
-            .filter(|r| r["id"].is_string())
-            .collect(),
-        Some("OperationOutcome") | None => Vec::new(),
-        Some(_) if answer["id"].is_string() => vec![answer],
-        Some(_) => Vec::new(),
-    }
-}
-
 fn address(resource: &Value) -> String {
     format!(
         "{}/{}",
@@ -180,50 +195,4 @@ fn patients_asked(req: &HttpRequest) -> Vec<String> {
         }
     }
     named
-}
-
-/// The patient a returned resource is (a Patient) or is about.
-fn patients_of(resource: &Value) -> Vec<String> {
-    if resource["resourceType"] == "Patient" {
-        return resource["id"]
-            .as_str()
-            .map(str::to_string)
-            .into_iter()
-            .collect();
-    }
-    ["subject", "patient"]
-        .iter()
-        .filter_map(|field| resource[*field]["reference"].as_str())
-        .filter_map(|r| r.strip_prefix("Patient/"))
-        .filter_map(|id| NhsNumber::parse(id).ok())
-        .map(|n| n.to_string())
-        .collect()
-}
-
-/// Each partner consulted, from the searchset's per-partner reports.
-fn partners(answer: &Value) -> Vec<PartnerOutcome> {
-    answer["entry"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["search"]["mode"] == "outcome")
-        .flat_map(|e| {
-            e["resource"]["issue"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .flat_map(|issue| issue["extension"].as_array().cloned().unwrap_or_default())
-        .filter(|x| x["url"] == PARTNER_REPORT_EXTENSION)
-        .filter_map(|report| {
-            let fields = report["extension"].as_array()?;
-            let field = |name: &str| fields.iter().find(|f| f["url"] == name);
-            Some(PartnerOutcome {
-                ods_code: field("organization")?["valueIdentifier"]["value"]
-                    .as_str()?
-                    .to_string(),
-                status: field("status")?["valueCode"].as_str()?.to_string(),
-            })
-        })
-        .collect()
 }

@@ -189,7 +189,11 @@ async fn run_search(
         next_link,
         previous_link: None,
         total: None,
-        resources: rows.iter().map(resource).collect(),
+        resources: {
+            let resources: Vec<Value> = rows.iter().map(resource).collect();
+            super::audit::note_returned(req, &resources);
+            resources
+        },
         outcome: Vec::new(),
     }
     .into_bundle())

@@ -34,7 +34,7 @@ pub async fn create(
                 state.base, version.nhs_number, version.version
             );
             let consent = consent_resource(&version);
-            super::audit::note_answer(&req, &consent);
+            super::audit::note_returned(&req, [&consent]);
             let mut response = output.write(StatusCode::CREATED, consent);
             if let Ok(value) = HeaderValue::from_str(&location) {
                 response.headers_mut().insert(LOCATION, value);
@@ -55,7 +55,7 @@ pub async fn update(
     match guarded(record(&req, body, &state, Some(&path), Interaction::Update)).await {
         Ok(version) => {
             let consent = consent_resource(&version);
-            super::audit::note_answer(&req, &consent);
+            super::audit::note_returned(&req, [&consent]);
             output.write(StatusCode::OK, consent)
         }
         Err(e) => output.error(e),
@@ -71,10 +71,12 @@ pub async fn read(
     Output::answer(&req, &pairs, async {
         officer(&req, &state, Interaction::Read, Some(&path)).await?;
         let versions = history_of(&state, &path).await?;
-        versions
+        let consent = versions
             .last()
             .map(consent_resource)
-            .ok_or_else(|| not_found(&path))
+            .ok_or_else(|| not_found(&path))?;
+        super::audit::note_returned(&req, [&consent]);
+        Ok(consent)
     })
     .await
 }
@@ -89,11 +91,13 @@ pub async fn vread(
     Output::answer(&req, &pairs, async {
         officer(&req, &state, Interaction::Read, Some(&id)).await?;
         let versions = history_of(&state, &id).await?;
-        versions
+        let consent = versions
             .iter()
             .find(|v| v.version.to_string() == version)
             .map(consent_resource)
-            .ok_or_else(|| ApiError::NotFound(format!("Consent/{id}/_history/{version}")))
+            .ok_or_else(|| ApiError::NotFound(format!("Consent/{id}/_history/{version}")))?;
+        super::audit::note_returned(&req, [&consent]);
+        Ok(consent)
     })
     .await
 }
@@ -110,6 +114,7 @@ pub async fn history(
         if versions.is_empty() {
             return Err(not_found(&path));
         }
+        super::audit::note_returned(&req, versions.last().map(consent_resource).iter());
         let entries: Vec<Value> = versions
             .iter()
             .rev()
@@ -147,6 +152,7 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
         permit_patient(&principal, &patient)?;
         let versions = history_of(&state, patient.as_str()).await?;
         let resources: Vec<Value> = versions.last().map(consent_resource).into_iter().collect();
+        super::audit::note_returned(&req, &resources);
         let self_link = format!("{}/Consent?patient=Patient/{patient}", state.base);
         Ok(SearchSet {
             base: &state.base,

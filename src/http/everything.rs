@@ -5,10 +5,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 use super::error::ApiError;
+use super::links::{PartnerLinks, release};
 use super::read::read_patient;
 use super::respond::{Output, is_strict, query_pairs};
 use super::searchset::{PageRequest, searchset};
-use super::{AppState, Viewer, admit, permit_clinical, principal};
+use super::{AppState, Viewer, admit, audit, permit_clinical, principal};
 use crate::auth::scopes::Interaction;
 use crate::federation::everything_query;
 use crate::fhir::outcome::Issue;
@@ -32,8 +33,9 @@ async fn run(
     pairs: Vec<(String, String)>,
 ) -> Result<Value, ApiError> {
     let principal = principal(req, state).await?;
-    permit_clinical(&principal, ResourceType::Patient, Interaction::Read)?;
+    permit_clinical(&principal, ResourceType::patient(), Interaction::Read)?;
     let nhs = NhsNumber::parse(id).map_err(|_| ApiError::NotFound(format!("Patient/{id}")))?;
+    audit::note_patients(req, [&nhs]);
     if !admit(state, &principal, &nhs).await? {
         return Err(ApiError::NotFound(format!("Patient/{nhs}")));
     }
@@ -43,15 +45,16 @@ async fn run(
         .find(|(k, _)| k == "_format")
         .map(|(_, v)| v.clone());
     // Every type the token may search, each with what its scopes cover.
-    let grants: Vec<(ResourceType, Grant)> = ResourceType::ALL
-        .into_iter()
+    let grants: Vec<(ResourceType, Grant)> = ResourceType::all()
+        .iter()
+        .copied()
         .filter_map(|t| Some((t, permit_clinical(&principal, t, Interaction::Search).ok()?)))
         .collect();
     let viewer = Viewer::new(&principal, grants);
     let (pairs, link) = PageRequest::open_cursor(state, &viewer, &target, pairs)?;
 
     let mut count = state.page_limits.default_count;
-    let mut types: Vec<ResourceType> = ResourceType::ALL.to_vec();
+    let mut types: Vec<ResourceType> = ResourceType::all().to_vec();
     let mut notes = Vec::new();
     for (name, value) in &pairs {
         match name.as_str() {
@@ -95,15 +98,17 @@ async fn run(
         }
     }
 
-    // The Patient and the clinical records are gathered at the same time; types the
-    // token may not search are not asked for.
+    // The Patient and the clinical records are gathered at the same time; only the
+    // types shown are asked for (links are judged by reference, whatever is shown).
     let permitted = |t: &ResourceType| viewer.permits(*t);
     let clinical: Vec<ResourceType> = types
         .iter()
         .copied()
         .filter(|t| t.is_clinical() && permitted(t))
         .collect();
-    let wants_patient = types.contains(&ResourceType::Patient) && permitted(&ResourceType::Patient);
+    let wants_patient =
+        types.contains(&ResourceType::patient()) && permitted(&ResourceType::patient());
+    let deadline = state.federation.deadline();
     let (patient, gathered) = tokio::join!(
         async {
             match wants_patient {
@@ -113,19 +118,25 @@ async fn run(
         },
         state
             .federation
-            .gather_clinical(&nhs, &clinical, everything_query)
+            .gather_clinical(&nhs, &clinical, everything_query, deadline)
     );
-    let mut resources = Vec::new();
+    let mut candidates = Vec::new();
     match patient? {
-        Some(patient) => resources.push(patient),
+        Some(patient) => candidates.push(patient),
         None if wants_patient => return Err(ApiError::NotFound(format!("Patient/{nhs}"))),
         None => {}
     }
     let gathered = gathered?;
-    resources.extend(gathered.resources);
+    candidates.extend(gathered.resources);
+    let links = PartnerLinks {
+        federation: &state.federation,
+        patients: gathered.patients,
+        deadline,
+    };
+    let released = release(req, state, &viewer, candidates, Vec::new(), links).await;
 
     let mut query = vec![("_count".to_string(), count.to_string())];
-    if types.len() != ResourceType::ALL.len() {
+    if types.len() != ResourceType::all().len() {
         query.push((
             "_type".into(),
             types
@@ -154,8 +165,7 @@ async fn run(
         state,
         &viewer,
         page,
-        resources,
-        &[],
+        released,
         &gathered.reports,
     ))
 }

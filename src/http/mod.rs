@@ -9,6 +9,7 @@ mod everything;
 pub mod head_guard;
 mod health;
 pub mod hops;
+mod links;
 mod metadata;
 pub mod panics;
 mod read;

@@ -78,13 +78,7 @@ impl Output {
         work: impl std::future::Future<Output = Result<Value, ApiError>>,
     ) -> HttpResponse {
         match Output::negotiate(req, pairs) {
-            Ok(output) => {
-                let result = guarded(work).await;
-                if let Ok(answer) = &result {
-                    super::audit::note_answer(req, answer);
-                }
-                output.result(result)
-            }
+            Ok(output) => output.result(guarded(work).await),
             Err(error) => Output::JSON.error(error),
         }
     }

@@ -5,21 +5,17 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::error::ApiError;
+use super::links::{PartnerLinks, release};
 use super::respond::{Output, is_strict, query_pairs};
 use super::searchset::{PageRequest, searchset};
-use super::{AppState, Viewer, admit, hidden_by_objection, permit_clinical, principal};
+use super::{AppState, Viewer, admit, audit, hidden_by_objection, permit_clinical, principal};
 use crate::auth::scopes::Interaction;
-use crate::federation::{clinical_query, everything_query};
+use crate::federation::clinical_query;
 use crate::fhir::ResourceType;
 use crate::fhir::patient::merge;
 use crate::fhir::search::SearchRequest;
 use crate::fhir::search::matcher::matches_all;
 use crate::policy::access::permit_patient;
-
-/// Records other records commonly point at (the encounter an observation was made in,
-/// the observation an encounter was for): gathered with every clinical search so that
-/// a link to a withheld one is seen.
-const CONTEXT_TYPES: [ResourceType; 2] = [ResourceType::Encounter, ResourceType::Observation];
 
 pub async fn search_get(
     req: HttpRequest,
@@ -85,6 +81,13 @@ async fn search(
         .map(|(_, v)| v.clone());
     let (pairs, link) = PageRequest::open_cursor(state, &viewer, type_name, pairs)?;
     let request = SearchRequest::parse(resource_type, &pairs, is_strict(req), state.page_limits)?;
+    audit::note_patients(
+        req,
+        request
+            .patient
+            .iter()
+            .chain(request.named_patients().iter().flatten()),
+    );
 
     // An objection is checked before any partner is asked; a patient outside the
     // cohort is not found.
@@ -98,21 +101,33 @@ async fn search(
             return Err(ApiError::Objection);
         }
     }
-    let (resources, reports) = match &request.patient {
-        Some(_) if outside_cohort => (Vec::new(), Vec::new()),
+    let deadline = state.federation.deadline();
+    let (candidates, in_hand, reports, patients) = match &request.patient {
+        Some(_) if outside_cohort => Default::default(),
         Some(nhs) => {
-            // The patient's encounters and observations come too, only so that the
-            // policy can judge links to them (never returned).
-            let mut types = vec![resource_type];
-            types.extend(CONTEXT_TYPES.into_iter().filter(|t| *t != resource_type));
             let gathered = state
                 .federation
-                .gather_clinical(nhs, &types, |partner, t, ids| match t == resource_type {
-                    true => clinical_query(&request, partner, ids),
-                    false => everything_query(partner, t, ids),
-                })
+                .gather_clinical(
+                    nhs,
+                    &[resource_type],
+                    |partner, _, ids| clinical_query(&request, partner, ids),
+                    deadline,
+                )
                 .await?;
-            (gathered.resources, gathered.reports)
+            // Partners may ignore a parameter; the facade honours every one itself.
+            // What the criteria leave out is still at hand for judging links.
+            let (candidates, in_hand) = gathered.resources.into_iter().partition(|r| {
+                r["resourceType"] == resource_type.as_str() && matches_all(r, &request.criteria)
+            });
+            (candidates, in_hand, gathered.reports, gathered.patients)
+        }
+        None if resource_type.is_directory() => {
+            let gathered = state.federation.gather_directory(&request, deadline).await;
+            let (candidates, in_hand) = gathered
+                .resources
+                .into_iter()
+                .partition(|r| matches_all(r, &request.criteria));
+            (candidates, in_hand, gathered.reports, Default::default())
         }
         None => {
             if request.criteria.is_empty() {
@@ -132,18 +147,19 @@ async fn search(
                 }
                 merged.extend(merge(nhs, sources.clone()).filter(|p| state.cohort.admits(p)));
             }
-            (merged, gathered.reports)
+            let candidates = merged
+                .into_iter()
+                .filter(|r| matches_all(r, &request.criteria))
+                .collect();
+            (candidates, Vec::new(), gathered.reports, Default::default())
         }
     };
-    // Partners may ignore a parameter; the facade honours every one itself.
-    let (resources, context): (Vec<Value>, Vec<Value>) = resources
-        .into_iter()
-        .partition(|r| r["resourceType"] == resource_type.as_str());
-    let resources: Vec<Value> = resources
-        .into_iter()
-        .filter(|r| matches_all(r, &request.criteria))
-        .collect();
-
+    let links = PartnerLinks {
+        federation: &state.federation,
+        patients,
+        deadline,
+    };
+    let released = release(req, state, &viewer, candidates, in_hand, links).await;
     let page = PageRequest {
         target: type_name.to_string(),
         query: request.to_query_pairs(),
@@ -155,9 +171,7 @@ async fn search(
         notes: request.notes.clone(),
         format_param,
     };
-    Ok(searchset(
-        req, state, &viewer, page, resources, &context, &reports,
-    ))
+    Ok(searchset(req, state, &viewer, page, released, &reports))
 }
 
 /// Reads a request body up to `limit` bytes.

@@ -15,6 +15,7 @@ use crate::fhir::page::{Cursor, Entry, dedupe, page_range, sort};
 use crate::fhir::search::SortOrder;
 use crate::policy::Policy;
 use crate::policy::access::Denied;
+use crate::policy::release::Released;
 
 pub type QueryPairs = Vec<(String, String)>;
 
@@ -91,29 +92,21 @@ fn comes_from(resource: &Value, ods_code: &str) -> bool {
         .any(|t| t["system"] == ODS_ORGANISATION_SYSTEM && t["code"] == ods_code)
 }
 
-/// Every searchset is made here, so every one passes the policy filter, before
-/// anything is counted or paged.
+/// Every searchset is made here, and only from what the release stage released:
+/// merged, sorted, counted and paged after the policy, never before.
 pub fn searchset(
     req: &actix_web::HttpRequest,
     state: &AppState,
     viewer: &Viewer,
     page: PageRequest,
-    resources: Vec<Value>,
-    context: &[Value],
+    released: Released,
     reports: &[PartnerReport],
 ) -> Value {
-    // Outside what the token's scopes cover is not shown (SMART allows a search to omit it).
-    let gathered = resources.len();
-    let resources: Vec<Value> = state
-        .policy
-        .filter(resources, context, viewer.clearance)
-        .into_iter()
-        .filter(|r| viewer.covers(r))
-        .collect();
-    // For investigators only, in the audit trail; never in the answer.
-    super::audit::note_withheld(req, gathered - resources.len());
+    super::audit::note_partners(req, reports);
+    let unjudged_at = released.unjudged_at().to_vec();
     let mut entries = dedupe(
-        resources
+        released
+            .into_records()
             .into_iter()
             .map(|r| Entry::new(r, page.sort))
             .collect(),
@@ -131,6 +124,16 @@ pub fn searchset(
             .filter(|e| comes_from(&e.resource, &report.partner.ods_code))
             .count();
         outcome.extend(report.issues());
+    }
+    // Records left out because what they point at could not be checked: which
+    // organisation, never which category or how many.
+    for organisation in unjudged_at {
+        outcome.push(Issue::warning(
+            "incomplete",
+            format!(
+                "{organisation}: some records could not be checked against the sharing rules (a record they refer to could not be fetched) and were left out; try again later"
+            ),
+        ));
     }
 
     let link = |query: Vec<(String, String)>| {
@@ -180,7 +183,7 @@ pub fn searchset(
         (range.end < total).then(|| page_link(Cursor::After(entries[range.end - 1].key.clone())));
     let previous_link =
         (range.start > 0).then(|| page_link(Cursor::Before(entries[range.start].key.clone())));
-    let resources = entries
+    let resources: Vec<Value> = entries
         .drain(range)
         .map(|e| {
             let mut resource = e.resource;
@@ -190,6 +193,7 @@ pub fn searchset(
             resource
         })
         .collect();
+    super::audit::note_returned(req, &resources);
     SearchSet {
         base: &state.base,
         self_link,

@@ -1,10 +1,12 @@
-//! The privacy policy: what may leave the facade. One filter, applied to everything
-//! gathered before it is merged, sorted and paged, on every output path.
+//! The privacy policy: what may leave the facade. One release stage (`release`),
+//! applied to everything gathered before it is merged, sorted and paged, on every
+//! output path.
 
 pub mod access;
 pub mod categories;
 pub mod cohort;
 pub mod objection;
+pub mod release;
 
 use std::collections::{HashMap, HashSet};
 
@@ -33,6 +35,8 @@ pub struct Policy {
     excluded: HashSet<SensitiveCategory>,
     /// Partner sensitivity labels (v3-ActCode) and the category each stands for.
     labels: HashMap<String, SensitiveCategory>,
+    /// How many links deep a record's references are followed to judge it.
+    link_depth: usize,
 }
 
 impl Policy {
@@ -41,44 +45,8 @@ impl Policy {
             codes: CodeIndex::bundled(),
             excluded: config.excluded_categories.iter().copied().collect(),
             labels: config.sensitivity_labels.clone(),
+            link_depth: config.link_depth,
         }
-    }
-
-    /// What may be shown of `resources` (in facade form): anything revealing an
-    /// excluded category, labelled V or R, or referring to a withheld record is removed.
-    /// `context` holds linked records gathered only to judge links (the encounter an
-    /// observation was made in); they are never returned. Partners' own labels are not
-    /// trusted to be complete: every resource is classified.
-    pub fn filter(
-        &self,
-        resources: Vec<Value>,
-        context: &[Value],
-        clearance: Clearance,
-    ) -> Vec<Value> {
-        let mut withheld: HashSet<String> = resources
-            .iter()
-            .chain(context)
-            .filter(|r| !self.may_show(r, clearance))
-            .map(address)
-            .collect();
-        // A record that points at a withheld one reveals it too (an observation made
-        // in a sexual health clinic encounter): withhold until nothing more changes.
-        loop {
-            let more: Vec<String> = resources
-                .iter()
-                .chain(context)
-                .filter(|r| !withheld.contains(&address(r)) && refers_to_any(r, &withheld))
-                .map(address)
-                .collect();
-            if more.is_empty() {
-                break;
-            }
-            withheld.extend(more);
-        }
-        resources
-            .into_iter()
-            .filter(|r| !withheld.contains(&address(r)))
-            .collect()
     }
 
     /// May this one resource, on its own, be shown?
@@ -109,28 +77,6 @@ impl Policy {
     }
 }
 
-/// `Type/id` of a resource in facade form.
-fn address(resource: &Value) -> String {
-    format!(
-        "{}/{}",
-        resource["resourceType"].as_str().unwrap_or_default(),
-        resource["id"].as_str().unwrap_or_default()
-    )
-}
-
-fn refers_to_any(node: &Value, targets: &HashSet<String>) -> bool {
-    match node {
-        Value::Object(map) => {
-            map.get("reference")
-                .and_then(Value::as_str)
-                .is_some_and(|r| targets.contains(r))
-                || map.values().any(|child| refers_to_any(child, targets))
-        }
-        Value::Array(items) => items.iter().any(|item| refers_to_any(item, targets)),
-        _ => false,
-    }
-}
-
 /// Calls `seen(system, code)` for every Coding anywhere in the resource: codes,
 /// values, types, reasons, categories, medications, activities, contained resources,
 /// and `meta.security` labels.
@@ -151,6 +97,7 @@ fn visit_codings(node: &Value, seen: &mut impl FnMut(&str, &str)) {
 
 #[cfg(test)]
 mod tests {
+    use super::release::{Fetched, Link, LinkSource};
     use super::*;
     use serde_json::json;
 
@@ -158,12 +105,60 @@ mod tests {
         Policy::new(&PolicyConfig::default())
     }
 
-    fn obs(id: &str, code: &str) -> Value {
-        json!({"resourceType": "Observation", "id": id, "code": {"coding": [{"system": "http://snomed.info/sct", "code": code}]}})
+    /// A partner that holds `records` and serves every type.
+    struct Holding(Vec<Value>);
+
+    impl LinkSource for Holding {
+        fn follows(&self, _: &Link) -> bool {
+            true
+        }
+
+        async fn fetch(&self, links: Vec<Link>) -> Fetched {
+            let records = self
+                .0
+                .iter()
+                .filter(|r| {
+                    links
+                        .iter()
+                        .any(|l| release::address(r) == format!("{}/{}", l.type_name, l.id))
+                })
+                .cloned()
+                .collect();
+            Fetched {
+                records,
+                unavailable: Vec::new(),
+            }
+        }
+
+        fn organisation(&self, partner_id: &str) -> String {
+            format!("partner {partner_id}")
+        }
     }
 
-    #[test]
-    fn codes_anywhere_labels_and_links_withhold() {
+    fn obs(id: &str, code: &str) -> Value {
+        json!({"resourceType": "Observation", "id": format!("gp.{id}"), "code": {"coding": [{"system": "http://snomed.info/sct", "code": code}]}})
+    }
+
+    fn shown(released: &release::Released) -> Vec<&str> {
+        released
+            .records()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect()
+    }
+
+    async fn release_now(
+        candidates: Vec<Value>,
+        held: Vec<Value>,
+        clearance: Clearance,
+    ) -> release::Released {
+        policy()
+            .release(candidates, Vec::new(), &Holding(held), clearance)
+            .await
+    }
+
+    #[tokio::test]
+    async fn codes_anywhere_labels_and_links_withhold() {
         let mut reason = obs("r", "1234");
         reason["component"] = json!([{"valueCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "O04.9"}]}}]);
         let mut contained = obs("c", "1234");
@@ -172,14 +167,15 @@ mod tests {
         very_restricted["meta"] = json!({"security": [{"system": CONFIDENTIALITY, "code": "V"}]});
         let mut labelled = obs("l", "1234");
         labelled["meta"] = json!({"security": [{"system": ACT_CODE, "code": "STD"}]});
-        let gum = json!({"resourceType": "Encounter", "id": "e", "type": [{"coding": [{"system": "http://snomed.info/sct", "code": "431654006"}]}]});
+        let gum = json!({"resourceType": "Encounter", "id": "gp.e", "type": [{"coding": [{"system": "http://snomed.info/sct", "code": "431654006"}]}]});
         let mut in_clinic = obs("linked", "1234");
-        in_clinic["encounter"] = json!({"reference": "Encounter/e"});
+        in_clinic["encounter"] = json!({"reference": "Encounter/gp.e"});
         let mut linked_twice = obs("linked2", "1234");
-        linked_twice["derivedFrom"] = json!([{"reference": "Observation/linked"}]);
+        linked_twice["derivedFrom"] = json!([{"reference": "Observation/gp.linked"}]);
         let mut normal = obs("ok", "1234");
         normal["meta"] = json!({"security": [{"system": CONFIDENTIALITY, "code": "N"}]});
-        let kept = policy().filter(
+        normal["subject"] = json!({"reference": "Patient/9000000009"});
+        let released = release_now(
             vec![
                 reason,
                 contained,
@@ -190,47 +186,87 @@ mod tests {
                 normal,
                 obs("dx", "312099009"),
             ],
-            &[gum],
+            vec![gum],
             Clearance::Normal,
-        );
-        assert_eq!(
-            kept.iter()
-                .map(|r| r["id"].as_str().unwrap())
-                .collect::<Vec<_>>(),
-            ["ok"]
-        );
+        )
+        .await;
+        assert_eq!(shown(&released), ["gp.ok"]);
+        assert_eq!(released.withheld(), 7);
+        assert_eq!(released.unjudged(), 0);
     }
 
-    #[test]
-    fn restricted_items_only_for_cleared_roles() {
+    #[tokio::test]
+    async fn links_follow_to_the_depth_bound_and_what_cannot_be_judged_is_withheld() {
+        let chain = |id: &str, to: &str| {
+            let mut o = obs(id, "1234");
+            o["derivedFrom"] = json!([{"reference": format!("Observation/gp.{to}")}]);
+            o
+        };
+        // a -> b -> c -> d -> e: judging a needs e, four links away.
+        let held = vec![
+            chain("b", "c"),
+            chain("c", "d"),
+            chain("d", "e"),
+            obs("e", "1234"),
+        ];
+        let released = release_now(vec![chain("a", "b")], held.clone(), Clearance::Normal).await;
+        assert!(
+            released.records().is_empty(),
+            "past the depth bound: not judged"
+        );
+        assert_eq!(released.unjudged(), 1);
+        assert_eq!(released.unjudged_at(), ["partner gp"]);
+        // Three links away is judged, and a sensitive record there withholds all.
+        let released = release_now(vec![chain("b", "c")], held.clone(), Clearance::Normal).await;
+        assert_eq!(shown(&released), ["gp.b"]);
+        let mut sensitive = held.clone();
+        sensitive[3] = obs("e", "312099009");
+        let released = release_now(vec![chain("b", "c")], sensitive, Clearance::Normal).await;
+        assert_eq!((released.withheld(), released.unjudged()), (1, 0));
+        // A link to a record the partner does not have cannot be judged.
+        let released = release_now(vec![chain("x", "missing")], held, Clearance::Normal).await;
+        assert_eq!(released.unjudged(), 1);
+        // Cycles end.
+        let released = release_now(
+            vec![chain("p", "q")],
+            vec![chain("q", "p")],
+            Clearance::Normal,
+        )
+        .await;
+        assert_eq!(shown(&released), ["gp.p"]);
+    }
+
+    #[tokio::test]
+    async fn restricted_items_only_for_cleared_roles() {
         let label = |code: &str| {
             let mut o = obs(code, "1234");
             o["meta"] = json!({"security": [{"system": CONFIDENTIALITY, "code": code}]});
             o
         };
-        let shown = |clearance| {
-            policy()
-                .filter(vec![label("R"), label("V"), label("N")], &[], clearance)
-                .into_iter()
-                .map(|r| r["id"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(shown(Clearance::Normal), ["N"]);
-        assert_eq!(shown(Clearance::Restricted), ["R", "N"]);
+        for (clearance, expected) in [
+            (Clearance::Normal, vec!["gp.N"]),
+            (Clearance::Restricted, vec!["gp.R", "gp.N"]),
+        ] {
+            let released =
+                release_now(vec![label("R"), label("V"), label("N")], vec![], clearance).await;
+            assert_eq!(shown(&released), expected);
+        }
     }
 
-    #[test]
-    fn only_configured_categories_are_excluded() {
+    #[tokio::test]
+    async fn only_configured_categories_are_excluded() {
         let config = PolicyConfig {
             excluded_categories: vec![SensitiveCategory::Fertility],
             ..PolicyConfig::default()
         };
-        let kept = Policy::new(&config).filter(
-            vec![obs("ivf", "393132003"), obs("gum", "431654006")],
-            &[],
-            Clearance::Normal,
-        );
-        assert_eq!(kept.len(), 1);
-        assert_eq!(kept[0]["id"], "gum");
+        let released = Policy::new(&config)
+            .release(
+                vec![obs("ivf", "393132003"), obs("gum", "431654006")],
+                Vec::new(),
+                &Holding(Vec::new()),
+                Clearance::Normal,
+            )
+            .await;
+        assert_eq!(shown(&released), ["gp.gum"]);
     }
 }

@@ -19,7 +19,11 @@ async fn capability_statement_is_r4_and_matches_what_works() {
         formats.contains(&"application/fhir+json") && formats.contains(&"application/fhir+xml")
     );
     let resources = cs["rest"][0]["resource"].as_array().unwrap();
-    assert_eq!(resources.len(), 8);
+    // Every served type, then the register and the trail.
+    assert_eq!(
+        resources.len(),
+        shcr_facade::fhir::ResourceType::all().len() + 2
+    );
     let consent = resources
         .iter()
         .find(|r| r["type"] == "Consent")
@@ -80,7 +84,11 @@ async fn capability_statement_is_r4_and_matches_what_works() {
                 "reference" => ALICE,
                 _ => "x",
             };
-            let patient = if t == "Patient" || name == "patient" || name == "subject" {
+            let clinical = t
+                .parse::<shcr_facade::fhir::ResourceType>()
+                .unwrap()
+                .is_clinical();
+            let patient = if !clinical || name == "patient" || name == "subject" {
                 String::new()
             } else {
                 format!("&patient={ALICE}")

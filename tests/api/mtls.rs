@@ -128,7 +128,7 @@ fn lab(base: &str, credentials: CredentialsConfig) -> PartnerConfig {
         ods_code: "RLAB1".into(),
         kind: PartnerKind::Fhir,
         base_url: base.into(),
-        resource_types: vec![ResourceType::Observation],
+        resource_types: vec![ResourceType::named("Observation")],
         timeout_ms: 700,
         mapping: None,
         credentials,

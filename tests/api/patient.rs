@@ -25,9 +25,10 @@ async fn patient_is_merged_with_gp_demographics_and_everyones_identifiers() {
         patient["generalPractitioner"][0]["identifier"]["value"],
         "A81001"
     );
-    assert!(
-        patient["generalPractitioner"][0].get("reference").is_none(),
-        "partner-internal reference removed"
+    assert_eq!(
+        patient["generalPractitioner"][0]["reference"],
+        format!("Organization/{GP}.riverside"),
+        "the GP practice by facade id, never the partner's own address"
     );
     let origins: Vec<&str> = patient["meta"]["tag"]
         .as_array()

@@ -61,8 +61,8 @@ async fn unknown_ids_and_types_are_404() {
             "not-found",
         ),
         (format!("AllergyIntolerance/{COMMUNITY}.x"), "not-found"),
-        ("Condition/abc".to_string(), "not-supported"),
-        ("Condition?patient=9990000018".to_string(), "not-supported"),
+        ("Basic/abc".to_string(), "not-supported"),
+        ("Basic?patient=9990000018".to_string(), "not-supported"),
         ("Observation/a%20b".to_string(), "not-found"),
     ] {
         let reply = h.get(&path).await;

@@ -29,10 +29,10 @@ fn text() -> impl Strategy<Value = String> {
 /// that path needs to reach it.
 fn parameters() -> Vec<(String, String, &'static str)> {
     let mut all = Vec::new();
-    for resource_type in ResourceType::ALL {
-        let needs = match resource_type {
-            ResourceType::Patient => "",
-            _ => "patient=9990000018&",
+    for resource_type in ResourceType::all().iter().copied() {
+        let needs = match resource_type.is_clinical() {
+            true => "patient=9990000018&",
+            false => "",
         };
         for def in Registry::get().for_type(resource_type) {
             for name in [def.code.clone(), format!("{}:exact", def.code)] {

@@ -203,7 +203,7 @@ impl Loader<'_> {
                     mapped.push(t);
                     Some(t)
                 }
-                Ok(ResourceType::Patient) => {
+                Ok(t) if t.is_patient() => {
                     self.problem(at, "Patient records are mapped in [patient]");
                     None
                 }
@@ -296,7 +296,7 @@ impl Loader<'_> {
         let template = self.template(
             patient.template,
             patient.sample,
-            Some(ResourceType::Patient),
+            Some(ResourceType::patient()),
         );
         Some(PatientMapping {
             lookup: lookup?,

@@ -66,7 +66,7 @@ pub async fn search(
     subject: Option<&NhsNumber>,
     max_bytes: usize,
 ) -> Result<Pages, PartnerFailure> {
-    if resource_type == ResourceType::Patient {
+    if resource_type.is_patient() {
         return match named_nhs_number(query).or_else(|| subject.cloned()) {
             Some(nhs) => lookup(partner, mapping, &nhs, max_bytes).await,
             // Legacy systems are asked by NHS number only.
@@ -120,7 +120,7 @@ pub async fn read(
     subject: Option<&NhsNumber>,
     max_bytes: usize,
 ) -> Result<Option<Value>, PartnerFailure> {
-    if resource_type == ResourceType::Patient {
+    if resource_type.is_patient() {
         return read_patient(partner, mapping, local_id, max_bytes).await;
     }
     let Some((patient_id, _)) = local_id.split_once('.') else {
@@ -218,7 +218,7 @@ fn partner_globals(partner: &Partner) -> Value {
 
 /// A client record as a Patient, or None (logged) if it does not map cleanly.
 fn patient_resource(partner: &Partner, template: &RecordTemplate, record: &Value) -> Option<Value> {
-    let resource = map_record(partner, template, None, record, ResourceType::Patient)?;
+    let resource = map_record(partner, template, None, record, ResourceType::patient())?;
     match resource["id"].as_str().is_some_and(is_patient_id) {
         true => Some(resource),
         false => {
@@ -387,7 +387,7 @@ mod tests {
 
     #[test]
     fn date_ranges_are_as_wide_as_the_search_or_wider() {
-        let bounds = |q: &[(&str, &str)]| date_bounds(ResourceType::Encounter, &pairs(q));
+        let bounds = |q: &[(&str, &str)]| date_bounds(ResourceType::named("Encounter"), &pairs(q));
         assert_eq!(bounds(&[]), (String::new(), String::new()));
         assert_eq!(
             bounds(&[("date", "ge2024-03"), ("date", "lt2024-06-15")]),

@@ -165,7 +165,7 @@ impl SearchRequest {
             elements: None,
             notes: Vec::new(),
         };
-        if resource_type == ResourceType::Patient {
+        if resource_type.is_patient() {
             request.sort = SortOrder {
                 field: SortField::LastUpdated,
                 descending: true,
@@ -209,11 +209,7 @@ impl SearchRequest {
     /// The single patient named by `patient`/`subject`; 400 if none or several.
     fn the_patient(&mut self) -> Result<NhsNumber, SearchError> {
         let mut patients = BTreeSet::new();
-        for criterion in self
-            .criteria
-            .iter_mut()
-            .filter(|c| c.param.kind == ParamKind::Reference)
-        {
+        for criterion in self.criteria.iter_mut().filter(|c| c.param.names_patient()) {
             for value in criterion.values.iter_mut() {
                 let SearchValue::Reference(reference) = value else {
                     continue;
@@ -502,34 +498,42 @@ mod tests {
     #[test]
     fn clinical_search_needs_one_valid_patient() {
         let r = parse(
-            ResourceType::Observation,
+            ResourceType::named("Observation"),
             "patient=Patient/9000000009&code=http://loinc.org|8480-6",
             false,
         )
         .unwrap();
         assert_eq!(r.patient.unwrap().as_str(), "9000000009");
         let r = parse(
-            ResourceType::AllergyIntolerance,
+            ResourceType::named("AllergyIntolerance"),
             "subject=9000000009",
             false,
         )
         .unwrap();
         assert_eq!(r.patient.unwrap().as_str(), "9000000009");
         assert!(matches!(
-            parse(ResourceType::Observation, "code=1234", false),
+            parse(ResourceType::named("Observation"), "code=1234", false),
             Err(SearchError::MissingPatient(_))
         ));
         assert!(matches!(
-            parse(ResourceType::Observation, "patient=9000000008", false),
+            parse(
+                ResourceType::named("Observation"),
+                "patient=9000000008",
+                false
+            ),
             Err(SearchError::InvalidValue { .. })
         ));
         assert!(matches!(
-            parse(ResourceType::Observation, "patient=Group/9000000009", false),
+            parse(
+                ResourceType::named("Observation"),
+                "patient=Group/9000000009",
+                false
+            ),
             Err(SearchError::InvalidValue { .. })
         ));
         assert_eq!(
             parse(
-                ResourceType::Observation,
+                ResourceType::named("Observation"),
                 "patient=9000000009&subject=9000000017",
                 false
             )
@@ -541,7 +545,7 @@ mod tests {
     #[test]
     fn unknown_parameters_warn_or_fail_under_strict() {
         let r = parse(
-            ResourceType::Observation,
+            ResourceType::named("Observation"),
             "patient=9000000009&colour=blue&_include=Observation:subject",
             false,
         )
@@ -550,14 +554,14 @@ mod tests {
         assert!(r.notes.iter().all(|n| n.code == "not-supported"));
         assert!(matches!(
             parse(
-                ResourceType::Observation,
+                ResourceType::named("Observation"),
                 "patient=9000000009&colour=blue",
                 true
             ),
             Err(SearchError::Unsupported { .. })
         ));
         assert!(matches!(
-            parse(ResourceType::Patient, "family:phonetic=smith", true),
+            parse(ResourceType::patient(), "family:phonetic=smith", true),
             Err(SearchError::Unsupported { .. })
         ));
     }
@@ -565,7 +569,7 @@ mod tests {
     #[test]
     fn controls_are_parsed_and_bounded() {
         let r = parse(
-            ResourceType::Observation,
+            ResourceType::named("Observation"),
             "patient=9000000009&_count=500&_sort=date&_elements=code,status",
             false,
         )
@@ -581,7 +585,7 @@ mod tests {
         assert_eq!(r.elements.unwrap(), vec!["code", "status"]);
         assert!(
             parse(
-                ResourceType::Observation,
+                ResourceType::named("Observation"),
                 "patient=9000000009&_count=0",
                 false
             )
@@ -590,7 +594,7 @@ mod tests {
         );
         assert!(
             parse(
-                ResourceType::Observation,
+                ResourceType::named("Observation"),
                 "patient=9000000009&_count=-1",
                 false
             )
@@ -598,7 +602,7 @@ mod tests {
         );
         assert!(
             parse(
-                ResourceType::Observation,
+                ResourceType::named("Observation"),
                 "patient=9000000009&date=yesterday",
                 false
             )
@@ -606,7 +610,7 @@ mod tests {
         );
         assert!(
             parse(
-                ResourceType::Observation,
+                ResourceType::named("Observation"),
                 "patient=9000000009&_elements=a.b",
                 false
             )
@@ -617,31 +621,35 @@ mod tests {
     #[test]
     fn named_patients_come_from_id_or_nhs_identifier() {
         let r = parse(
-            ResourceType::Patient,
+            ResourceType::patient(),
             "identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009",
             false,
         )
         .unwrap();
         assert_eq!(r.named_patients().unwrap().len(), 1);
-        let r = parse(ResourceType::Patient, "_id=9000000009,9000000017", false).unwrap();
+        let r = parse(ResourceType::patient(), "_id=9000000009,9000000017", false).unwrap();
         assert_eq!(r.named_patients().unwrap().len(), 2);
-        let r = parse(ResourceType::Patient, "family=Jones", false).unwrap();
+        let r = parse(ResourceType::patient(), "family=Jones", false).unwrap();
         assert!(r.named_patients().is_none());
-        let r = parse(ResourceType::Patient, "_id=notanhs", false).unwrap();
+        let r = parse(ResourceType::patient(), "_id=notanhs", false).unwrap();
         assert_eq!(r.named_patients().unwrap().len(), 0);
     }
 
     #[test]
     fn query_pairs_round_trip() {
         let r = parse(
-            ResourceType::Observation,
+            ResourceType::named("Observation"),
             "patient=9000000009&date=ge2024-01&date=lt2025&code=a|b,c&_count=10",
             false,
         )
         .unwrap();
-        let again =
-            SearchRequest::parse(ResourceType::Observation, &r.to_query_pairs(), true, LIMITS)
-                .unwrap();
+        let again = SearchRequest::parse(
+            ResourceType::named("Observation"),
+            &r.to_query_pairs(),
+            true,
+            LIMITS,
+        )
+        .unwrap();
         assert_eq!(again.to_query_pairs(), r.to_query_pairs());
         assert_eq!(again.criteria.len(), 4);
     }

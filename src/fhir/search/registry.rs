@@ -37,7 +37,17 @@ pub struct ParamDef {
     pub partner_code: String,
     /// Canonical URL of our SearchParameter resource.
     pub url: String,
+    /// Where the definition stands in the bundle.
+    pub order: usize,
     pub description: String,
+}
+
+impl ParamDef {
+    /// `patient` or `subject`: the parameter a clinical search names its one patient
+    /// by (other reference parameters name records: an encounter, a performer).
+    pub fn names_patient(&self) -> bool {
+        self.kind == ParamKind::Reference && matches!(self.code.as_str(), "patient" | "subject")
+    }
 }
 
 pub struct Registry {
@@ -62,6 +72,44 @@ impl Registry {
         self.by_type.get(&(resource_type, code.to_string()))
     }
 
+    /// The parameters naming a record's patient (the Patient compartment), its own
+    /// patient's first.
+    pub fn compartment(&self, resource_type: ResourceType) -> Vec<&ParamDef> {
+        resource_type
+            .compartment_params()
+            .iter()
+            .filter_map(|code| self.lookup(resource_type, code))
+            .collect()
+    }
+
+    /// The parameter naming the patient a record is about.
+    pub fn patient_param(&self, resource_type: ResourceType) -> Option<&ParamDef> {
+        self.compartment(resource_type).into_iter().next()
+    }
+
+    /// The date parameters a record of this type sorts by, the first that gives a
+    /// date winning: `date` where the type has it, else its other date parameters in
+    /// the order `search-parameters.json` defines them (Condition: onset-date, then
+    /// recorded-date). None for Patient and directory records (meta.lastUpdated).
+    pub fn sort_dates(&self, resource_type: ResourceType) -> Vec<&ParamDef> {
+        if !resource_type.is_clinical() {
+            return Vec::new();
+        }
+        if let Some(date) = self.lookup(resource_type, "date") {
+            return vec![date];
+        }
+        let mut dates: Vec<&ParamDef> = self
+            .by_type
+            .iter()
+            .filter(|((t, code), d)| {
+                *t == resource_type && d.kind == ParamKind::Date && !code.starts_with('_')
+            })
+            .map(|(_, d)| d)
+            .collect();
+        dates.sort_by_key(|d| d.order);
+        dates
+    }
+
     /// All parameters for a type, sorted by code, for the CapabilityStatement.
     pub fn for_type(&self, resource_type: ResourceType) -> Vec<&ParamDef> {
         let mut defs: Vec<&ParamDef> = self
@@ -78,7 +126,7 @@ impl Registry {
         let bundle: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let entries = bundle["entry"].as_array().ok_or("bundle has no entries")?;
         let mut by_type = HashMap::new();
-        for entry in entries {
+        for (order, entry) in entries.iter().enumerate() {
             let sp = &entry["resource"];
             let field = |name: &str| {
                 sp[name]
@@ -131,6 +179,7 @@ impl Registry {
                     partner_code: partner_code.clone(),
                     url: field("url")?,
                     description: field("description")?,
+                    order,
                 };
                 if by_type.insert((resource_type, code.clone()), def).is_some() {
                     return Err(format!("{code} defined twice for {base}"));
@@ -160,32 +209,52 @@ mod tests {
     #[test]
     fn bundled_parameters_load_and_cover_every_type() {
         let registry = Registry::get();
-        for t in ResourceType::ALL {
+        for t in ResourceType::all().iter().copied() {
             assert!(registry.lookup(t, "_id").is_some(), "{t} _id");
             assert!(
                 registry.lookup(t, "_lastUpdated").is_some(),
                 "{t} _lastUpdated"
             );
-        }
-        for t in ResourceType::CLINICAL {
-            for code in ["patient", "subject", "date", "code", "category"] {
-                assert!(registry.lookup(t, code).is_some(), "{t} {code}");
+            // Every parameter the compartment names is defined, as a reference.
+            for code in t.compartment_params() {
+                let def = registry
+                    .lookup(t, code)
+                    .unwrap_or_else(|| panic!("{t} {code}"));
+                assert_eq!(def.kind, ParamKind::Reference, "{t} {code}");
+            }
+            if t.is_clinical() {
+                assert!(
+                    !registry.sort_dates(t).is_empty(),
+                    "{t} has a clinical date"
+                );
             }
         }
-        let subject = registry
-            .lookup(ResourceType::AllergyIntolerance, "subject")
-            .unwrap();
+        for t in ResourceType::clinical() {
+            assert!(registry.lookup(t, "patient").is_some(), "{t} patient");
+            assert!(registry.patient_param(t).is_some(), "{t}");
+        }
+        let allergy = ResourceType::named("AllergyIntolerance");
+        let subject = registry.lookup(allergy, "subject").unwrap();
         assert_eq!(subject.partner_code, "patient");
         assert_eq!(subject.paths, vec![vec!["patient".to_string()]]);
+        assert!(registry.lookup(allergy, "clinical-status").is_some());
+        assert!(registry.lookup(allergy, "status").is_none());
+        let condition = ResourceType::named("Condition");
         assert!(
-            registry
-                .lookup(ResourceType::AllergyIntolerance, "clinical-status")
-                .is_some()
+            registry.lookup(condition, "date").is_none(),
+            "R4: Condition has no date"
         );
+        assert!(registry.lookup(condition, "onset-date").is_some());
+        let sorted_by: Vec<&str> = registry
+            .sort_dates(condition)
+            .iter()
+            .map(|d| d.code.as_str())
+            .collect();
+        assert_eq!(sorted_by, ["onset-date", "recorded-date", "abatement-date"]);
         assert!(
             registry
-                .lookup(ResourceType::AllergyIntolerance, "status")
-                .is_none()
+                .lookup(ResourceType::named("Immunization"), "vaccine-code")
+                .is_some()
         );
     }
 

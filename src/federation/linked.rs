@@ -1,0 +1,232 @@
+//! Records fetched by facade id because a record the request gathered points at them:
+//! the policy judges a record by what it points at. Each partner is asked for its
+//! records in one batch per type (`Type?_id=a,b,c`), the ones a batch did not bring
+//! are read one by one, and legacy systems are asked through their mapping; all
+//! partners at once, under the request's deadline.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::partner::{self, FHIR_JSON, Partner, PartnerFailure};
+use super::{Federation, bounded, legacy};
+use crate::fhir::id::split_facade_id;
+use crate::fhir::reference::to_facade_form;
+use crate::fhir::{NhsNumber, ResourceType};
+
+/// Ids asked of one FHIR partner in one search.
+const BATCH: usize = 50;
+
+/// A linked record asked for: the type its reference names and its facade id.
+pub type LinkedId = (String, String);
+
+/// Each partner's local ids of the request's patient, and the NHS number they stand
+/// for: references to them become `Patient/{NHS number}` in fetched records.
+pub type PatientIds = HashMap<String, HashMap<String, NhsNumber>>;
+
+/// What fetching linked records gave.
+#[derive(Debug, Default)]
+pub struct LinkedRecords {
+    /// Found, in facade form.
+    pub found: Vec<Value>,
+    /// Not had: `None` when the partner says it has no such record, else the
+    /// organisation that failed, as clients may see it named.
+    pub missing: Vec<(LinkedId, Option<String>)>,
+}
+
+impl Federation {
+    /// Whether a reference of `type_name` held by `partner_id` is followed: always to
+    /// patient records (and to types the facade does not know, which it cannot
+    /// assume harmless); to directory records only where the partner serves them.
+    pub fn follows(&self, partner_id: &str, type_name: &str) -> bool {
+        match type_name.parse::<ResourceType>() {
+            Ok(t) if t.is_directory() => self
+                .partner(partner_id)
+                .is_some_and(|p| p.resource_types.contains(&t)),
+            _ => true,
+        }
+    }
+
+    /// The organisation a partner id stands for, as clients may see it named.
+    pub fn organisation(&self, partner_id: &str) -> String {
+        self.partner(partner_id)
+            .map_or_else(|| "another system".to_string(), |p| p.label())
+    }
+
+    pub(super) fn partner(&self, partner_id: &str) -> Option<&Arc<Partner>> {
+        self.partners.iter().find(|p| p.id == partner_id)
+    }
+
+    /// Fetches `wanted` from the partners that hold them.
+    pub async fn fetch_linked(
+        &self,
+        wanted: Vec<LinkedId>,
+        patients: &PatientIds,
+        deadline: Instant,
+    ) -> LinkedRecords {
+        let mut by_partner: BTreeMap<String, Vec<LinkedId>> = BTreeMap::new();
+        let mut records = LinkedRecords::default();
+        for (type_name, id) in wanted {
+            match split_facade_id(&id) {
+                Some((partner, _)) if self.partner(partner).is_some() => {
+                    let partner = partner.to_string();
+                    by_partner.entry(partner).or_default().push((type_name, id));
+                }
+                _ => records.missing.push(((type_name, id), None)),
+            }
+        }
+        let empty = HashMap::new();
+        let asks = by_partner.into_iter().filter_map(|(partner_id, ids)| {
+            let partner = self.partner(&partner_id)?.clone();
+            let patients = patients.get(&partner_id).unwrap_or(&empty);
+            Some(async move {
+                let outcome =
+                    bounded(&partner, deadline, self.fetch_at(&partner, &ids, deadline)).await;
+                (partner, ids, patients, outcome)
+            })
+        });
+        for (partner, ids, patients, outcome) in join_all(asks).await {
+            let fetched = match outcome {
+                Ok(fetched) => fetched,
+                Err(_) => {
+                    let organisation = Some(partner.label());
+                    records
+                        .missing
+                        .extend(ids.into_iter().map(|id| (id, organisation.clone())));
+                    continue;
+                }
+            };
+            for (type_name, id) in ids {
+                let local = split_facade_id(&id).map_or("", |(_, local)| local);
+                let found = fetched
+                    .iter()
+                    .find(|r| r["resourceType"] == type_name.as_str() && r["id"] == local);
+                let mut record = match found {
+                    Some(record) => record.clone(),
+                    None => {
+                        records.missing.push(((type_name, id), None));
+                        continue;
+                    }
+                };
+                let context = self.context(&partner, patients);
+                match to_facade_form(&mut record, &context) {
+                    Ok(()) => records.found.push(record),
+                    Err(_) => records.missing.push(((type_name, id), None)),
+                }
+            }
+        }
+        records
+    }
+
+    /// One partner's records among `ids` (its own local ids inside), as it sent them.
+    async fn fetch_at(
+        &self,
+        partner: &Arc<Partner>,
+        ids: &[LinkedId],
+        deadline: Instant,
+    ) -> Result<Vec<Value>, PartnerFailure> {
+        let max = self.limits.max_response_bytes;
+        let mut by_type: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (type_name, id) in ids {
+            if let Some((_, local)) = split_facade_id(id) {
+                by_type.entry(type_name).or_default().push(local);
+            }
+        }
+        let mut found = Vec::new();
+        for (type_name, locals) in by_type {
+            if let Some(mapping) = &partner.legacy {
+                // A legacy system has no batch read: its records of that type for
+                // each patient (a legacy local id starts with the patient's), once.
+                let Ok(resource_type) = type_name.parse::<ResourceType>() else {
+                    continue;
+                };
+                let mut patients: Vec<&str> = locals
+                    .iter()
+                    .filter_map(|l| l.split_once('.').map(|(patient, _)| patient))
+                    .collect();
+                patients.sort();
+                patients.dedup();
+                for patient in patients {
+                    let subject = self
+                        .nhs_number_at(partner, deadline, patient)
+                        .await
+                        .map_err(|_| PartnerFailure::Unreachable)?;
+                    let query = [("patient".to_string(), patient.to_string())];
+                    let pages = legacy::search(
+                        partner,
+                        mapping,
+                        resource_type,
+                        &query,
+                        subject.as_ref(),
+                        max,
+                    )
+                    .await?;
+                    found.extend(pages.resources);
+                }
+                continue;
+            }
+            for chunk in locals.chunks(BATCH) {
+                let batch = search_ids(partner, type_name, chunk, max).await;
+                // A partner that cannot search by `_id` is read one record at a time.
+                let batch = match batch {
+                    Ok(batch) => batch,
+                    Err(PartnerFailure::HttpStatus(400 | 404 | 405 | 501)) => Vec::new(),
+                    Err(failure) => return Err(failure),
+                };
+                for local in chunk {
+                    let in_batch = batch
+                        .iter()
+                        .find(|r| r["resourceType"] == type_name && r["id"] == *local);
+                    match in_batch {
+                        Some(record) => found.push(record.clone()),
+                        None => found.extend(read_one(partner, type_name, local, max).await?),
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// `Type?_id=a,b,c` at one FHIR partner: the first page only (it holds them all).
+async fn search_ids(
+    partner: &Partner,
+    type_name: &str,
+    locals: &[&str],
+    max_bytes: usize,
+) -> Result<Vec<Value>, PartnerFailure> {
+    let query = [
+        ("_id".to_string(), locals.join(",")),
+        ("_count".to_string(), locals.len().to_string()),
+    ];
+    let url = partner.url(type_name, &query);
+    let bundle = partner::fetch_json(partner, &url, &FHIR_JSON, max_bytes)
+        .await?
+        .ok_or(PartnerFailure::HttpStatus(404))?;
+    if bundle["resourceType"] != "Bundle" {
+        return Err(PartnerFailure::Malformed("a FHIR Bundle"));
+    }
+    Ok(bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["search"]["mode"].as_str().unwrap_or("match") == "match")
+        .map(|e| e["resource"].clone())
+        .filter(|r| r.is_object())
+        .collect())
+}
+
+/// `Type/id` at one FHIR partner; none if it says there is no such record.
+async fn read_one(
+    partner: &Partner,
+    type_name: &str,
+    local: &str,
+    max_bytes: usize,
+) -> Result<Option<Value>, PartnerFailure> {
+    let url = partner.url(&format!("{type_name}/{local}"), &[]);
+    let found = partner::fetch_json(partner, &url, &FHIR_JSON, max_bytes).await?;
+    Ok(found.filter(|r| r["resourceType"] == type_name && r["id"] == local))
+}
