@@ -18,7 +18,11 @@
 //!    the filter over the same 51 resources;
 //! 4. a legacy partner's mapping: each example council record (examples/legacy/samples)
 //!    turned into FHIR R4 through its Liquid template, parsed as strict R4 and its dates
-//!    checked, the work the facade does per record a legacy system sends.
+//!    checked, the work the facade does per record a legacy system sends;
+//! 5. record length: with L = 5 ms, the same AllergyIntolerance search for a patient
+//!    whose GP record holds 10 resources and for one whose record also holds 1,200
+//!    encounters: the release stage follows what each allergy points at, so the
+//!    encounters should cost nothing (the ratio of the two p50s is printed).
 //!
 //! Client, partners and facade share this machine's cores, so the figures are
 //! conservative. The facade uses an SQLite database in a temporary directory. Every request is checked (status 200, entry count), so a fast
@@ -40,6 +44,10 @@ use shcr_facade::sim::issuer::{DevIssuer, TokenRequest};
 use shcr_facade::sim::{Faults, PartnerData, SimPartner};
 
 const BENCH_NHS: &str = "9990000107";
+/// A GP record of 10 resources, and one with the same and 1,200 encounters more.
+const SHORT_NHS: &str = "9990000166";
+const LONG_NHS: &str = "9990000174";
+const LONG_ENCOUNTERS: usize = 1_200;
 const OBSERVATIONS_PER_PARTNER: usize = 17;
 const AUDIENCE: &str = "https://shcr.loadgen/fhir";
 
@@ -98,6 +106,33 @@ fn add_bench_patient(data: &mut PartnerData, partner: &str) {
     }
 }
 
+/// At the GP: a patient with 3 allergies and 7 other records, and one with the same
+/// and 1,200 encounters besides.
+fn add_record_length_patients(data: &mut PartnerData) {
+    for (nhs, local, encounters) in [(SHORT_NHS, "short", 0), (LONG_NHS, "long", LONG_ENCOUNTERS)] {
+        data.add(json!({"resourceType": "Patient", "id": local,
+            "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": nhs}],
+            "name": [{"family": "Length", "given": [local]}], "birthDate": "1960-01-01"}));
+        let subject = json!({"reference": format!("Patient/{local}")});
+        for (i, allergen) in ["227493005", "91936005", "300916003"].iter().enumerate() {
+            data.add(json!({"resourceType": "AllergyIntolerance", "id": format!("{local}-allergy-{i}"),
+                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]},
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": allergen}]},
+                "patient": subject, "recordedDate": format!("2020-0{}-01", i + 1)}));
+        }
+        for i in 0..7 {
+            data.add(json!({"resourceType": "Observation", "id": format!("{local}-obs-{i}"), "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                "subject": subject, "effectiveDateTime": format!("2024-01-{:02}", i + 1)}));
+        }
+        for i in 0..encounters {
+            data.add(json!({"resourceType": "Encounter", "id": format!("{local}-enc-{i:04}"), "status": "finished",
+                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+                "subject": subject, "period": {"start": format!("20{:02}-{:02}-01", 10 + i % 14, i % 12 + 1)}}));
+        }
+    }
+}
+
 struct Stack {
     base: String,
     database: shcr_facade::config::DatabaseConfig,
@@ -122,6 +157,9 @@ async fn start(latency_ms: u64) -> Stack {
         let mut data =
             PartnerData::load(&examples.join("data").join(&partner.id)).expect("partner data");
         add_bench_patient(&mut data, &partner.id);
+        if partner.id == "riverside-gp" {
+            add_record_length_patients(&mut data);
+        }
         let sim = SimPartner::start(data, Faults::latency(latency_ms)).expect("simulator");
         partner.base_url = sim.base_url.clone();
         partners.push(sim);
@@ -264,11 +302,22 @@ async fn policy_cost(iterations: u32) -> (usize, f64) {
     for partner in ["riverside-gp", "northgate-acute", "valley-community"] {
         add_bench_patient(&mut data, partner);
     }
+    // In facade form, as the release stage gets them: each partner's ids its own.
     let resources: Vec<Value> = data
         .of_type(ResourceType::named("Observation"))
-        .cloned()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut r = r.clone();
+            let id = format!(
+                "p{}.{}",
+                i / OBSERVATIONS_PER_PARTNER,
+                r["id"].as_str().unwrap_or_default()
+            );
+            r["id"] = json!(id);
+            r
+        })
         .collect();
-    let policy = Policy::new(&PolicyConfig::default());
+    let policy = Policy::new(&PolicyConfig::default()).expect("the bundled policy");
     let started = Instant::now();
     for _ in 0..iterations {
         let kept = policy
@@ -422,4 +471,14 @@ async fn main() {
     for (template, ms) in legacy_mapping_cost(2_000) {
         println!("  {template:<14} {ms:.3} ms");
     }
+
+    let stack = start(5).await;
+    let search = |nhs: &str| format!("{}/AllergyIntolerance?patient={nhs}", stack.base);
+    let (short, _) = series(&stack.client, &search(SHORT_NHS), 3, args.requests).await;
+    let (long, _) = series(&stack.client, &search(LONG_NHS), 3, args.requests).await;
+    println!(
+        "\nrecord length, L = 5 ms, AllergyIntolerance search, {} sequential requests each:\n  10-resource record p50 {short:.2} ms; with {LONG_ENCOUNTERS} encounters more p50 {long:.2} ms; ratio {:.2}",
+        args.requests,
+        long / short
+    );
 }

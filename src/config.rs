@@ -149,6 +149,36 @@ pub struct PolicyConfig {
     /// How many links deep a record's references are followed to judge it; a record
     /// whose links go deeper is withheld as not judged.
     pub link_depth: usize,
+    /// Code lists beyond the bundled ones (files relative to the configuration).
+    pub code_lists: Vec<CodeListConfig>,
+    /// An RF2 relationship snapshot: when given, every SNOMED CT concept listed also
+    /// matches its active is-a descendants.
+    pub snomed_relationships: Option<RelativePathBuf>,
+}
+
+/// A deployer's code list: a file of codes that reveal one category.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeListConfig {
+    pub category: SensitiveCategory,
+    /// An RF2 simple refset (as NHS TRUD distributes it), a FHIR R4 ValueSet (JSON)
+    /// or CSV `system,code`, relative to the configuration file.
+    pub file: RelativePathBuf,
+}
+
+impl CodeListConfig {
+    pub fn path(&self) -> PathBuf {
+        self.file.relative()
+    }
+}
+
+impl PolicyConfig {
+    /// The relationship file, resolved against the configuration file.
+    pub fn relationships_path(&self) -> Option<PathBuf> {
+        self.snomed_relationships
+            .as_ref()
+            .map(RelativePathBuf::relative)
+    }
 }
 
 /// Which patients the record covers; the defaults (0, empty) cover everyone.
@@ -171,6 +201,8 @@ impl Default for PolicyConfig {
             competence_age: 13,
             cohort: CohortConfig::default(),
             link_depth: 3,
+            code_lists: Vec::new(),
+            snomed_relationships: None,
         }
     }
 }

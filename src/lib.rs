@@ -122,7 +122,13 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
-    let policy = Arc::new(policy::Policy::new(&config.policy));
+    let policy = Arc::new(policy::Policy::new(&config.policy).map_err(|problems| {
+        let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("policy code lists: {}", problems.join("; ")),
+        )
+    })?);
     let credentials = Arc::new(
         federation::load_credentials(&config)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,

@@ -198,6 +198,32 @@ async fn check(path: PathBuf) -> Result<(), String> {
             Default::default()
         }
     };
+    match shcr_facade::policy::Policy::new(&config.policy) {
+        Ok(policy) => {
+            let counts = policy.code_counts();
+            for (category, sources) in &counts.by_source {
+                let total: usize = sources.iter().map(|(_, n)| n).sum();
+                let from: Vec<String> = sources
+                    .iter()
+                    .map(|(source, n)| format!("{n} from {source}"))
+                    .collect();
+                let descendants = match counts.descendants.get(category) {
+                    Some(n) => format!(", and {n} SNOMED CT descendants"),
+                    None => String::new(),
+                };
+                println!(
+                    "  ok    codes for {category}: {total} ({}){descendants}",
+                    from.join(", ")
+                );
+            }
+        }
+        Err(problems) => {
+            failures += problems.len();
+            for problem in &problems {
+                println!("  FAIL  code list {problem}");
+            }
+        }
+    }
     for (id, mapping) in &mappings {
         let templates = 1 + mapping.resources.len();
         println!("  ok    {id}: mapping and {templates} templates load");

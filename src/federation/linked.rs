@@ -89,17 +89,19 @@ impl Federation {
             })
         });
         for (partner, ids, patients, outcome) in join_all(asks).await {
-            let fetched = match outcome {
-                Ok(fetched) => fetched,
-                Err(_) => {
-                    let organisation = Some(partner.label());
+            // The whole exchange may have run out of time; else each type's batch
+            // stands or fails alone.
+            let (fetched, failed) = outcome.unwrap_or_else(|_| {
+                let every: Vec<&str> = ids.iter().map(|(t, _)| t.as_str()).collect();
+                (Vec::new(), every.into_iter().map(str::to_string).collect())
+            });
+            for (type_name, id) in ids {
+                if failed.contains(&type_name) {
                     records
                         .missing
-                        .extend(ids.into_iter().map(|id| (id, organisation.clone())));
+                        .push(((type_name, id), Some(partner.label())));
                     continue;
                 }
-            };
-            for (type_name, id) in ids {
                 let local = split_facade_id(&id).map_or("", |(_, local)| local);
                 let found = fetched
                     .iter()
@@ -121,69 +123,91 @@ impl Federation {
         records
     }
 
-    /// One partner's records among `ids` (its own local ids inside), as it sent them.
+    /// One partner's records among `ids` (its own local ids inside), as it sent
+    /// them, and the types it failed to give.
     async fn fetch_at(
         &self,
         partner: &Arc<Partner>,
         ids: &[LinkedId],
         deadline: Instant,
-    ) -> Result<Vec<Value>, PartnerFailure> {
-        let max = self.limits.max_response_bytes;
+    ) -> Result<(Vec<Value>, Vec<String>), PartnerFailure> {
         let mut by_type: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (type_name, id) in ids {
             if let Some((_, local)) = split_facade_id(id) {
                 by_type.entry(type_name).or_default().push(local);
             }
         }
+        let fetches = by_type.into_iter().map(|(type_name, locals)| async move {
+            let outcome = self.fetch_type(partner, type_name, &locals, deadline).await;
+            (type_name, outcome)
+        });
         let mut found = Vec::new();
-        for (type_name, locals) in by_type {
-            if let Some(mapping) = &partner.legacy {
-                // A legacy system has no batch read: its records of that type for
-                // each patient (a legacy local id starts with the patient's), once.
-                let Ok(resource_type) = type_name.parse::<ResourceType>() else {
-                    continue;
-                };
-                let mut patients: Vec<&str> = locals
-                    .iter()
-                    .filter_map(|l| l.split_once('.').map(|(patient, _)| patient))
-                    .collect();
-                patients.sort();
-                patients.dedup();
-                for patient in patients {
-                    let subject = self
-                        .nhs_number_at(partner, deadline, patient)
-                        .await
-                        .map_err(|_| PartnerFailure::Unreachable)?;
-                    let query = [("patient".to_string(), patient.to_string())];
-                    let pages = legacy::search(
-                        partner,
-                        mapping,
-                        resource_type,
-                        &query,
-                        subject.as_ref(),
-                        max,
-                    )
-                    .await?;
-                    found.extend(pages.resources);
-                }
-                continue;
+        let mut failed = Vec::new();
+        for (type_name, outcome) in join_all(fetches).await {
+            match outcome {
+                Ok(records) => found.extend(records),
+                Err(_) => failed.push(type_name.to_string()),
             }
-            for chunk in locals.chunks(BATCH) {
-                let batch = search_ids(partner, type_name, chunk, max).await;
-                // A partner that cannot search by `_id` is read one record at a time.
-                let batch = match batch {
-                    Ok(batch) => batch,
-                    Err(PartnerFailure::HttpStatus(400 | 404 | 405 | 501)) => Vec::new(),
-                    Err(failure) => return Err(failure),
-                };
-                for local in chunk {
-                    let in_batch = batch
-                        .iter()
-                        .find(|r| r["resourceType"] == type_name && r["id"] == *local);
-                    match in_batch {
-                        Some(record) => found.push(record.clone()),
-                        None => found.extend(read_one(partner, type_name, local, max).await?),
-                    }
+        }
+        Ok((found, failed))
+    }
+
+    /// One partner's records of one type among `locals`.
+    async fn fetch_type(
+        &self,
+        partner: &Arc<Partner>,
+        type_name: &str,
+        locals: &[&str],
+        deadline: Instant,
+    ) -> Result<Vec<Value>, PartnerFailure> {
+        let max = self.limits.max_response_bytes;
+        let mut found = Vec::new();
+        if let Some(mapping) = &partner.legacy {
+            // A legacy system has no batch read: its records of that type for each
+            // patient (a legacy local id starts with the patient's), once.
+            let Ok(resource_type) = type_name.parse::<ResourceType>() else {
+                return Ok(found);
+            };
+            let mut patients: Vec<&str> = locals
+                .iter()
+                .filter_map(|l| l.split_once('.').map(|(patient, _)| patient))
+                .collect();
+            patients.sort();
+            patients.dedup();
+            for patient in patients {
+                let subject = self
+                    .nhs_number_at(partner, deadline, patient)
+                    .await
+                    .map_err(|_| PartnerFailure::Unreachable)?;
+                let query = [("patient".to_string(), patient.to_string())];
+                let pages = legacy::search(
+                    partner,
+                    mapping,
+                    resource_type,
+                    &query,
+                    subject.as_ref(),
+                    max,
+                )
+                .await?;
+                found.extend(pages.resources);
+            }
+            return Ok(found);
+        }
+        for chunk in locals.chunks(BATCH) {
+            let batch = search_ids(partner, type_name, chunk, max).await;
+            // A partner that cannot search by `_id` is read one record at a time.
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(PartnerFailure::HttpStatus(400 | 404 | 405 | 501)) => Vec::new(),
+                Err(failure) => return Err(failure),
+            };
+            for local in chunk {
+                let in_batch = batch
+                    .iter()
+                    .find(|r| r["resourceType"] == type_name && r["id"] == *local);
+                match in_batch {
+                    Some(record) => found.push(record.clone()),
+                    None => found.extend(read_one(partner, type_name, local, max).await?),
                 }
             }
         }

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod categories;
+pub mod code_lists;
 pub mod cohort;
 pub mod objection;
 pub mod release;
@@ -40,13 +41,41 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub fn new(config: &PolicyConfig) -> Policy {
-        Policy {
-            codes: CodeIndex::bundled(),
+    /// The policy `config` describes: the bundled code lists, the deployer's, and
+    /// SNOMED CT descendants if relationships are given. Every file problem found.
+    pub fn new(config: &PolicyConfig) -> Result<Policy, Vec<code_lists::Problem>> {
+        let mut lists = categories::bundled_lists();
+        let mut problems = Vec::new();
+        for list in &config.code_lists {
+            match code_lists::load(&list.path(), list.category) {
+                Ok(list) => lists.push(list),
+                Err(problem) => problems.push(problem),
+            }
+        }
+        let children = match config.relationships_path() {
+            Some(path) => match code_lists::load_relationships(&path) {
+                Ok(children) => Some(children),
+                Err(problem) => {
+                    problems.push(problem);
+                    None
+                }
+            },
+            None => None,
+        };
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Policy {
+            codes: CodeIndex::new(lists, children.as_ref()),
             excluded: config.excluded_categories.iter().copied().collect(),
             labels: config.sensitivity_labels.clone(),
             link_depth: config.link_depth,
-        }
+        })
+    }
+
+    /// Codes per category and source, for `shcr-facade check`.
+    pub fn code_counts(&self) -> &categories::CodeCounts {
+        self.codes.counts()
     }
 
     /// May this one resource, on its own, be shown?
@@ -56,11 +85,12 @@ impl Policy {
             let label_category = (system == ACT_CODE)
                 .then(|| self.labels.get(code).copied())
                 .flatten();
-            let category = label_category.or_else(|| self.codes.category(system, code));
+            let mut categories = self.codes.categories(system, code);
+            categories.extend(label_category);
             // V (very restricted) is never shared; R (restricted) only to roles cleared for it.
             let confidential = system == CONFIDENTIALITY
                 && (code == "V" || (code == "R" && clearance != Clearance::Restricted));
-            if confidential || category.is_some_and(|c| self.excluded.contains(&c)) {
+            if confidential || categories.iter().any(|c| self.excluded.contains(c)) {
                 verdict = false;
             }
         });
@@ -102,7 +132,7 @@ mod tests {
     use serde_json::json;
 
     fn policy() -> Policy {
-        Policy::new(&PolicyConfig::default())
+        Policy::new(&PolicyConfig::default()).unwrap()
     }
 
     /// A partner that holds `records` and serves every type.
@@ -260,6 +290,7 @@ mod tests {
             ..PolicyConfig::default()
         };
         let released = Policy::new(&config)
+            .unwrap()
             .release(
                 vec![obs("ivf", "393132003"), obs("gum", "431654006")],
                 Vec::new(),

@@ -154,6 +154,37 @@ enum Verdict {
     Unjudged(String),
 }
 
+/// Every record the release may look at: the request's own (borrowed, never
+/// copied) and those fetched for links.
+struct Pool<'a> {
+    gathered: HashMap<String, &'a Value>,
+    fetched: HashMap<String, Value>,
+}
+
+impl<'a> Pool<'a> {
+    fn new(records: impl Iterator<Item = &'a Value>) -> Pool<'a> {
+        let mut gathered = HashMap::new();
+        for record in records {
+            gathered.entry(address(record)).or_insert(record);
+        }
+        Pool {
+            gathered,
+            fetched: HashMap::new(),
+        }
+    }
+
+    fn get(&self, at: &str) -> Option<&Value> {
+        self.gathered
+            .get(at)
+            .copied()
+            .or_else(|| self.fetched.get(at))
+    }
+
+    fn contains(&self, at: &str) -> bool {
+        self.gathered.contains_key(at) || self.fetched.contains_key(at)
+    }
+}
+
 impl Policy {
     /// Judges `candidates` (in facade form) and everything they point at, and
     /// returns what may be shown. `in_hand` holds the other records the request
@@ -165,13 +196,9 @@ impl Policy {
         links: &impl LinkSource,
         clearance: Clearance,
     ) -> Released {
-        let mut pool: HashMap<String, Value> = HashMap::new();
-        for record in candidates.iter().chain(&in_hand) {
-            pool.entry(address(record))
-                .or_insert_with(|| record.clone());
-        }
+        let mut pool = Pool::new(candidates.iter().chain(&in_hand));
         // Each record's links, as far as the depth bound: what is not in hand is
-        // fetched, one round per level.
+        // fetched, one round per level. Only what the candidates reach is judged.
         let mut edges: HashMap<String, Vec<Link>> = HashMap::new();
         let mut unavailable: HashMap<String, Unavailable> = HashMap::new();
         let mut frontier: Vec<String> = candidates.iter().map(address).collect();
@@ -193,7 +220,7 @@ impl Policy {
                     .collect();
                 for link in &followed {
                     let target = link.address();
-                    if !pool.contains_key(&target) && !unavailable.contains_key(&target) {
+                    if !pool.contains(&target) && !unavailable.contains_key(&target) {
                         if depth == self.link_depth {
                             beyond_bound.insert(at.clone());
                         } else if !wanted.contains(link) {
@@ -207,7 +234,7 @@ impl Policy {
             if depth < self.link_depth && !wanted.is_empty() {
                 let fetched = links.fetch(wanted.clone()).await;
                 for record in fetched.records {
-                    pool.entry(address(&record)).or_insert(record);
+                    pool.fetched.entry(address(&record)).or_insert(record);
                 }
                 for (link, why) in fetched.unavailable {
                     unavailable.insert(link.address(), why);
@@ -215,7 +242,7 @@ impl Policy {
                 // Asked for and neither found nor reported: not found.
                 for link in wanted {
                     let target = link.address();
-                    if !pool.contains_key(&target) {
+                    if !pool.contains(&target) {
                         unavailable.entry(target).or_insert(Unavailable::NotFound);
                     }
                 }
@@ -248,12 +275,12 @@ impl Policy {
         released
     }
 
-    /// Every pooled record's verdict: its own, then withheld if anything it points at
-    /// is, else unjudged if anything it points at could not be judged, to a fixpoint
-    /// (links may form cycles).
+    /// The verdict on every record the candidates reach: its own, then withheld if
+    /// anything it points at is, else unjudged if anything it points at could not be
+    /// judged, to a fixpoint (links may form cycles).
     fn verdicts(
         &self,
-        pool: &HashMap<String, Value>,
+        pool: &Pool,
         edges: &HashMap<String, Vec<Link>>,
         unavailable: &HashMap<String, Unavailable>,
         beyond_bound: &HashSet<String>,
@@ -261,22 +288,30 @@ impl Policy {
         clearance: Clearance,
     ) -> HashMap<String, Verdict> {
         let mut verdicts: HashMap<String, Verdict> = HashMap::new();
-        for (at, record) in pool {
-            let verdict = match self.may_show(record, clearance) {
-                false => Verdict::Withheld,
-                true if beyond_bound.contains(at) => {
+        let judge = |at: &str, verdicts: &mut HashMap<String, Verdict>| {
+            if verdicts.contains_key(at) {
+                return;
+            }
+            let verdict = match (unavailable.get(at), pool.get(at)) {
+                (Some(Unavailable::Failed { organisation }), _) => {
+                    Verdict::Unjudged(organisation.clone())
+                }
+                (Some(Unavailable::NotFound), _) | (None, None) => {
                     Verdict::Unjudged(links.organisation(partner_of(at)))
                 }
-                true => Verdict::Shown,
+                (None, Some(record)) if !self.may_show(record, clearance) => Verdict::Withheld,
+                (None, Some(_)) if beyond_bound.contains(at) => {
+                    Verdict::Unjudged(links.organisation(partner_of(at)))
+                }
+                (None, Some(_)) => Verdict::Shown,
             };
-            verdicts.insert(at.clone(), verdict);
-        }
-        for (at, why) in unavailable {
-            let organisation = match why {
-                Unavailable::Failed { organisation } => organisation.clone(),
-                Unavailable::NotFound => links.organisation(partner_of(at)),
-            };
-            verdicts.insert(at.clone(), Verdict::Unjudged(organisation));
+            verdicts.insert(at.to_string(), verdict);
+        };
+        for (at, targets) in edges {
+            judge(at, &mut verdicts);
+            for target in targets {
+                judge(&target.address(), &mut verdicts);
+            }
         }
         // Withholding spreads first (it outranks not being judged), then the rest.
         loop {
@@ -286,9 +321,8 @@ impl Policy {
                 if current == Verdict::Withheld {
                     continue;
                 }
-                let target_verdicts = targets.iter().filter_map(|l| verdicts.get(&l.address()));
                 let mut worst = current.clone();
-                for target in target_verdicts {
+                for target in targets.iter().filter_map(|l| verdicts.get(&l.address())) {
                     match target {
                         Verdict::Withheld => worst = Verdict::Withheld,
                         Verdict::Unjudged(o) if worst == Verdict::Shown => {

@@ -32,6 +32,10 @@ pub struct Faults {
     pub foreign_patient: bool,
     /// Give every record an extension nested this many levels deep (0: none).
     pub nested_extensions: usize,
+    /// Answer HTTP 500 to requests for records of these types by id (reads, and
+    /// searches by `_id`), while answering searches by patient: a partner that fails
+    /// while the facade fetches linked records.
+    pub fail_by_id: Vec<String>,
 }
 
 impl Faults {
@@ -123,6 +127,11 @@ impl Faults {
             .content_type("application/fhir+json")
             .body(text)
     }
+}
+
+/// An HTTP 500 with an OperationOutcome.
+pub fn failure(text: &str) -> HttpResponse {
+    outcome(StatusCode::INTERNAL_SERVER_ERROR, text)
 }
 
 fn outcome(status: StatusCode, text: &str) -> HttpResponse {

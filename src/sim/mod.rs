@@ -164,6 +164,10 @@ async fn search(
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
         .collect();
+    let by_id = pairs.iter().any(|(k, _)| k == "_id");
+    if by_id && faults.fail_by_id.iter().any(|t| *t == path.as_str()) {
+        return faults::failure("simulated failure of a search by id");
+    }
     let mut criteria = Vec::new();
     let (mut count, mut offset) = (50usize, 0usize);
     for (name, value) in &pairs {
@@ -221,6 +225,9 @@ async fn read(
     }
     if let Some(response) = faults.before_answer().await {
         return response;
+    }
+    if faults.fail_by_id.iter().any(|t| *t == path.0) {
+        return faults::failure("simulated failure of a read");
     }
     let found = path
         .0

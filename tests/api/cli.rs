@@ -108,6 +108,74 @@ fn environment_variables_override_the_file() {
 }
 
 #[tokio::test]
+async fn check_counts_code_lists_and_a_bad_one_stops_the_start() {
+    let h = Harness::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (refset, relationships) = crate::release::write_code_lists(dir.path());
+    let lists = format!(
+        "\n[policy]\nsnomed_relationships = \"{}\"\n[[policy.code_lists]]\ncategory = \"sexual-health\"\nfile = \"{}\"\n",
+        relationships.display(),
+        refset.display()
+    );
+    // TOML tables must come before the partners' array of tables.
+    let config = crate::cli::with_partners_of(&h, example_config()).replacen(
+        "[[partners]]",
+        &format!("{lists}\n[[partners]]"),
+        1,
+    );
+    let path = write_config("code-lists", &config);
+    let out = tokio::process::Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .env_clear()
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ok    codes for sexual-health: "),
+        "{stdout}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("codes for sexual-health"))
+        .unwrap();
+    assert!(
+        line.contains(&format!("1 from {}", refset.display())),
+        "{line}"
+    );
+    assert!(
+        line.contains("from bundled fhir-profiles/valueset-sensitive-sexual-health.json"),
+        "{line}"
+    );
+    assert!(line.contains("and 2 SNOMED CT descendants"), "{line}");
+    // A bad row stops the start, naming the file and line.
+    std::fs::write(
+        &refset,
+        "id\teffectiveTime\tactive\tmoduleId\trefsetId\treferencedComponentId\n\
+         a\t20240401\t1\t999000011000000103\t999004381000000103\t1234567001\n\
+         b\t20240401\t1\t999000011000000103\t999004381000000103\t1.69E+16\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:3: referencedComponentId '1.69E+16'",
+            refset.display()
+        )),
+        "{stderr}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn check_reports_each_partner() {
     let mut h = Harness::start().await;
     h.stop_partner(COMMUNITY).await;

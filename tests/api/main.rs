@@ -24,6 +24,7 @@ mod policy;
 mod policy_property;
 mod postman;
 mod read;
+mod release;
 mod search;
 mod store;
 mod unicode_property;

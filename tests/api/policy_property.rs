@@ -1,7 +1,11 @@
 //! Property: over generated patients mixing ordinary and sensitive items, some of
 //! whom object, whatever the query shape (type, `_count`, `_sort`, JSON or XML,
-//! paging, `$everything`, reads by id), no withheld item and nothing of an objecting
-//! patient ever appears, and every ordinary item of everyone else still does.
+//! paging, `$everything` whole and narrowed by `_type` or by the token's scopes,
+//! reads by id), no withheld item and nothing of an objecting patient ever appears,
+//! and every ordinary item of everyone else still does. Items may point at records
+//! two, three or four links away (the release stage judges three), at records their
+//! partner fails to give, or at a clinic visit beyond the pages a long record's
+//! searches gather.
 
 use std::collections::BTreeSet;
 
@@ -9,7 +13,8 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 use serde_json::{Value, json};
-use shcr_facade::sim::PartnerData;
+use shcr_facade::sim::issuer::TokenRequest;
+use shcr_facade::sim::{Faults, PartnerData};
 
 use crate::harness::*;
 use shcr_facade::sim::issuer::Profile;
@@ -37,6 +42,22 @@ enum Kind {
     ContainedSensitive,
     /// Refers to an encounter in a sexual health clinic.
     InWithheldEncounter,
+    /// Points, through a chain of this many Conditions, at a last one that is
+    /// sensitive or not; past three links it cannot be judged.
+    LinkChain(usize, bool),
+    /// Points at a Procedure its partner fails to give.
+    FailingLink,
+}
+
+impl Kind {
+    /// Shown where everything it points at could be judged and is ordinary.
+    fn shown(self) -> bool {
+        match self {
+            Kind::Ordinary => true,
+            Kind::LinkChain(depth, sensitive) => depth <= 3 && !sensitive,
+            _ => false,
+        }
+    }
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
@@ -52,6 +73,8 @@ fn kind() -> impl Strategy<Value = Kind> {
         1 => Just(Kind::SensitivityLabel),
         1 => Just(Kind::ContainedSensitive),
         1 => Just(Kind::InWithheldEncounter),
+        2 => (2usize..=4, any::<bool>()).prop_map(|(depth, sensitive)| Kind::LinkChain(depth, sensitive)),
+        1 => Just(Kind::FailingLink),
     ]
 }
 
@@ -74,6 +97,13 @@ struct Case {
     count: usize,
     sort: &'static str,
     xml: bool,
+    /// `$everything?_type=` these (all when empty).
+    everything_types: Vec<&'static str>,
+    /// A token whose scopes cover this type only (and Patient).
+    narrow_scope: &'static str,
+    /// The first patient's GP record is long: filler encounters past what a search
+    /// gathers, with a clinic visit an item points at beyond them.
+    long: bool,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -98,37 +128,45 @@ fn case() -> impl Strategy<Value = Case> {
         1usize..8,
         prop::sample::select(vec!["", "date", "-date", "_lastUpdated"]),
         any::<bool>(),
+        prop::sample::subsequence(TYPES.to_vec(), 0..=3),
+        prop::sample::select(TYPES.to_vec()),
+        prop::bool::weighted(0.3),
     )
-        .prop_map(|(patients, objections, count, sort, xml)| {
-            let mut n = 0;
-            let patients = patients
-                .into_iter()
-                .map(|(partners, items)| {
-                    let items = items
-                        .into_iter()
-                        .map(|(p, resource_type, code, year, kind)| {
-                            n += 1;
-                            Item {
-                                id: format!("g{n}"),
-                                partner: partners[p % partners.len()],
-                                resource_type,
-                                code,
-                                year,
-                                kind,
-                            }
-                        })
-                        .collect();
-                    (partners, items)
-                })
-                .collect();
-            Case {
-                patients,
-                objections,
-                count,
-                sort,
-                xml,
-            }
-        })
+        .prop_map(
+            |(patients, objections, count, sort, xml, everything_types, narrow_scope, long)| {
+                let mut n = 0;
+                let patients = patients
+                    .into_iter()
+                    .map(|(partners, items)| {
+                        let items = items
+                            .into_iter()
+                            .map(|(p, resource_type, code, year, kind)| {
+                                n += 1;
+                                Item {
+                                    id: format!("g{n}"),
+                                    partner: partners[p % partners.len()],
+                                    resource_type,
+                                    code,
+                                    year,
+                                    kind,
+                                }
+                            })
+                            .collect();
+                        (partners, items)
+                    })
+                    .collect();
+                Case {
+                    patients,
+                    objections,
+                    count,
+                    sort,
+                    xml,
+                    everything_types,
+                    narrow_scope,
+                    long,
+                }
+            },
+        )
 }
 
 fn local_patient(patient: usize, partner: usize) -> String {
@@ -186,10 +224,40 @@ fn resource(item: &Item, patient: usize) -> Value {
         Kind::ContainedSensitive => {
             r["contained"] = json!([{"resourceType": "Condition", "id": "c1", "subject": subject, "code": {"coding": [{"system": SCT, "code": "282272009"}]}}])
         }
+        // A reference anywhere is a link, an extension's too.
+        Kind::LinkChain(..) => r["extension"] = pointer(&format!("Condition/{}-c1", item.id)),
+        Kind::FailingLink => r["extension"] = pointer(&format!("Procedure/{}-p", item.id)),
         _ => {}
     }
     r
 }
+
+fn pointer(reference: &str) -> Value {
+    json!([{"url": "https://shcr-facade.example.org/test/related", "valueReference": {"reference": reference}}])
+}
+
+/// The Conditions a `LinkChain` item points through, the last sensitive or not.
+fn chain(item: &Item, patient: usize) -> Vec<Value> {
+    let Kind::LinkChain(depth, sensitive) = item.kind else {
+        return Vec::new();
+    };
+    (1..=depth)
+        .map(|n| {
+            let code = if n == depth && sensitive { "312099009" } else { "38341003" };
+            let mut condition = json!({"resourceType": "Condition", "id": format!("{}-c{n}", item.id),
+                "subject": {"reference": format!("Patient/{}", local_patient(patient, item.partner))},
+                "code": {"coding": [{"system": SCT, "code": code}]}});
+            if n < depth {
+                condition["evidence"] = json!([{"detail": [{"reference": format!("Condition/{}-c{}", item.id, n + 1)}]}]);
+            }
+            condition
+        })
+        .collect()
+}
+
+/// Filler encounters in a long record (more than a search gathers: the harness
+/// follows 2 pages of 10).
+const FILLERS: usize = 25;
 
 fn partner_data(case: &Case, partner: usize) -> PartnerData {
     let mut data = PartnerData::default();
@@ -198,8 +266,12 @@ fn partner_data(case: &Case, partner: usize) -> PartnerData {
             data.add(json!({"resourceType": "Patient", "id": local_patient(p, partner),
                 "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": NHS[p]}], "name": [{"family": "Generated"}]}));
         }
+        let mut clinics = Vec::new();
         for item in items.iter().filter(|i| i.partner == partner) {
             data.add(resource(item, p));
+            for condition in chain(item, p) {
+                data.add(condition);
+            }
             if item.kind == Kind::InWithheldEncounter {
                 let clinic = Item {
                     id: format!("{}-gum", item.id),
@@ -207,11 +279,37 @@ fn partner_data(case: &Case, partner: usize) -> PartnerData {
                     kind: Kind::SensitiveCode(SCT, "431654006"),
                     ..item.clone()
                 };
-                data.add(resource(&clinic, p));
+                clinics.push(resource(&clinic, p));
             }
+        }
+        // A long record: the partner lists the fillers before the clinic visits.
+        if case.long && p == 0 && partner == 0 && partners.contains(&0) {
+            for n in 0..FILLERS {
+                let filler = Item {
+                    id: format!("fill-{n}"),
+                    partner,
+                    resource_type: "Encounter",
+                    code: ORDINARY[0],
+                    year: 2010,
+                    kind: Kind::Ordinary,
+                };
+                data.add(resource(&filler, p));
+            }
+        }
+        for clinic in clinics {
+            data.add(clinic);
         }
     }
     data
+}
+
+/// The ids compared: a long record's fillers are shown as far as the pages
+/// gathered reach, and are not among the generated items.
+fn items_only(found: Vec<String>) -> BTreeSet<String> {
+    found
+        .into_iter()
+        .filter(|id| !id.contains(".fill-"))
+        .collect()
 }
 
 /// Is the item held by a partner configured to serve its type? (The community trust
@@ -260,9 +358,19 @@ async fn all_pages(h: &Harness, path: &str, xml: bool) -> Vec<String> {
 async fn check(case: &Case) {
     let h = Harness::with_data(
         |partner| partner_data(case, PARTNERS.iter().position(|p| *p == partner).unwrap()),
-        |_| {},
+        |config| {
+            config.search.partner_page_size = 10;
+            config.search.max_partner_pages = 2;
+        },
     )
     .await;
+    // Every partner fails to give Procedures by id: what points at one is unjudged.
+    for partner in PARTNERS {
+        h.sim(partner).set_faults(Faults {
+            fail_by_id: vec!["Procedure".into()],
+            ..Faults::default()
+        });
+    }
     let sort = if case.sort.is_empty() {
         String::new()
     } else {
@@ -287,29 +395,26 @@ async fn check(case: &Case) {
                 continue;
             }
         }
-        let shown = |i: &&Item| i.kind == Kind::Ordinary && served(i);
+        let shown = |i: &&Item| i.kind.shown() && served(i);
         for resource_type in TYPES {
             let path = format!(
                 "{resource_type}?patient={}&_count={}{sort}",
                 NHS[p], case.count
             );
             let found = all_pages(&h, &path, case.xml).await;
+            let distinct: BTreeSet<&String> = found.iter().collect();
+            assert_eq!(
+                distinct.len(),
+                found.len(),
+                "{path}: duplicates in {found:?}"
+            );
             let expected: BTreeSet<String> = items
                 .iter()
                 .filter(shown)
                 .filter(|i| i.resource_type == resource_type)
                 .map(facade_id)
                 .collect();
-            assert_eq!(
-                found.len(),
-                expected.len(),
-                "{path}: duplicates or wrong count in {found:?}"
-            );
-            assert_eq!(
-                found.into_iter().collect::<BTreeSet<_>>(),
-                expected,
-                "{path} for {case:?}"
-            );
+            assert_eq!(items_only(found), expected, "{path} for {case:?}");
         }
         let code = ORDINARY[p % ORDINARY.len()];
         let path = format!(
@@ -332,16 +437,48 @@ async fn check(case: &Case) {
         .await;
         let mut expected: BTreeSet<String> = items.iter().filter(shown).map(facade_id).collect();
         expected.insert(NHS[p].to_string());
+        assert_eq!(items_only(everything), expected, "$everything");
+        // Narrowed by _type, or by what the token may see: the same judgement.
+        if !case.everything_types.is_empty() {
+            let path = format!(
+                "Patient/{}/$everything?_type={}&_count={}",
+                NHS[p],
+                case.everything_types.join(","),
+                case.count
+            );
+            let narrowed = items_only(all_pages(&h, &path, case.xml).await);
+            let expected: BTreeSet<String> = items
+                .iter()
+                .filter(shown)
+                .filter(|i| case.everything_types.contains(&i.resource_type))
+                .map(facade_id)
+                .collect();
+            assert_eq!(narrowed, expected, "{path}");
+        }
+        let scoped = h.issuer.token(&TokenRequest {
+            profile: Some(Profile::Clinician),
+            scope: Some(format!("user/{}.rs user/Patient.rs", case.narrow_scope)),
+            ..TokenRequest::default()
+        });
+        let path = format!("Patient/{}/$everything?_count=200", NHS[p]);
+        let narrowed = items_only(ids(&h.ok_as(&path, &scoped).await));
+        let mut expected: BTreeSet<String> = items
+            .iter()
+            .filter(shown)
+            .filter(|i| i.resource_type == case.narrow_scope)
+            .map(facade_id)
+            .collect();
+        expected.insert(NHS[p].to_string());
         assert_eq!(
-            everything.into_iter().collect::<BTreeSet<_>>(),
-            expected,
-            "$everything"
+            narrowed, expected,
+            "{path} with scopes for {}",
+            case.narrow_scope
         );
         for item in items {
             let reply = h
                 .get(&format!("{}/{}", item.resource_type, facade_id(item)))
                 .await;
-            let expected = if item.kind == Kind::Ordinary && served(item) {
+            let expected = if item.kind.shown() && served(item) {
                 200
             } else {
                 404
