@@ -11,6 +11,7 @@ pub mod identity;
 pub mod legacy;
 pub mod linked;
 pub mod partner;
+mod referring;
 pub mod report;
 
 use std::collections::{BTreeMap, HashMap};

@@ -13,6 +13,8 @@ pub struct SearchSet<'a> {
     pub previous_link: Option<String>,
     pub total: Option<usize>,
     pub resources: Vec<Value>,
+    /// Records the matches point at (or that point at them): `search.mode = include`.
+    pub included: Vec<Value>,
     /// Warnings and reports, carried in one OperationOutcome entry (search.mode = outcome).
     pub outcome: Vec<Issue>,
 }
@@ -26,18 +28,20 @@ impl SearchSet<'_> {
         if let Some(url) = self.next_link {
             links.push(json!({"relation": "next", "url": url}));
         }
+        let entry = |resource: Value, mode: &str| {
+            let full_url = format!(
+                "{}/{}/{}",
+                self.base,
+                resource["resourceType"].as_str().unwrap_or_default(),
+                resource["id"].as_str().unwrap_or_default()
+            );
+            json!({"fullUrl": full_url, "resource": resource, "search": {"mode": mode}})
+        };
         let mut entries: Vec<Value> = self
             .resources
             .into_iter()
-            .map(|resource| {
-                let full_url = format!(
-                    "{}/{}/{}",
-                    self.base,
-                    resource["resourceType"].as_str().unwrap_or_default(),
-                    resource["id"].as_str().unwrap_or_default()
-                );
-                json!({"fullUrl": full_url, "resource": resource, "search": {"mode": "match"}})
-            })
+            .map(|r| entry(r, "match"))
+            .chain(self.included.into_iter().map(|r| entry(r, "include")))
             .collect();
         if !self.outcome.is_empty() {
             let mut outcome = operation_outcome(&self.outcome);

@@ -72,6 +72,19 @@ fn resource_capability(resource_type: ResourceType) -> Value {
             json!({ "name": p.code, "definition": p.url, "type": kind, "documentation": p.description })
         })
         .collect();
+    let registry = Registry::get();
+    let includes: Vec<String> = registry
+        .for_type(resource_type)
+        .into_iter()
+        .filter(|p| p.kind == ParamKind::Reference && !p.names_patient())
+        .map(|p| format!("{resource_type}:{}", p.code))
+        .collect();
+    let revincludes: Vec<String> = registry
+        .pointing_at(resource_type)
+        .into_iter()
+        .filter(|(_, p)| !p.names_patient())
+        .map(|(source, p)| format!("{source}:{}", p.code))
+        .collect();
     let mut resource = json!({
         "type": resource_type.as_str(),
         "interaction": [{ "code": "read" }, { "code": "search-type" }],
@@ -80,6 +93,12 @@ fn resource_capability(resource_type: ResourceType) -> Value {
         "updateCreate": false,
         "searchParam": search_params,
     });
+    if !includes.is_empty() {
+        resource["searchInclude"] = json!(includes);
+    }
+    if !revincludes.is_empty() {
+        resource["searchRevInclude"] = json!(revincludes);
+    }
     if resource_type.is_patient() {
         resource["operation"] = json!([{
             "name": "everything",

@@ -194,6 +194,7 @@ async fn run_search(
             super::audit::note_returned(req, &resources);
             resources
         },
+        included: Vec::new(),
         outcome: Vec::new(),
     }
     .into_bundle())

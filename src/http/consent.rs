@@ -161,6 +161,7 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
             previous_link: None,
             total: Some(resources.len()),
             resources,
+            included: Vec::new(),
             outcome: Vec::new(),
         }
         .into_bundle())

@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 use super::error::ApiError;
+use super::includes::IncludePlan;
 use super::links::{PartnerLinks, release};
 use super::read::read_patient;
 use super::respond::{Output, is_strict, query_pairs};
@@ -130,7 +131,7 @@ async fn run(
     candidates.extend(gathered.resources);
     let links = PartnerLinks {
         federation: &state.federation,
-        patients: gathered.patients,
+        patients: gathered.patients.clone(),
         deadline,
     };
     let released = release(req, state, &viewer, candidates, Vec::new(), links).await;
@@ -160,12 +161,14 @@ async fn run(
         notes,
         format_param,
     };
-    Ok(searchset(
-        req,
-        state,
-        &viewer,
-        page,
-        released,
-        &gathered.reports,
-    ))
+    // The directory records the released records point at (medicines, the practice,
+    // clinicians) come too, as FHIR's $everything describes.
+    let plan = IncludePlan {
+        includes: &[],
+        revincludes: &[],
+        directory: true,
+        patients: &gathered.patients,
+        deadline,
+    };
+    Ok(searchset(req, state, &viewer, page, released, &gathered.reports, plan).await)
 }

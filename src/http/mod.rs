@@ -9,6 +9,7 @@ mod everything;
 pub mod head_guard;
 mod health;
 pub mod hops;
+mod includes;
 mod links;
 mod metadata;
 pub mod panics;
@@ -95,6 +96,13 @@ impl Viewer {
                 false => Clearance::Normal,
             },
             grants,
+        }
+    }
+
+    /// Adds what the token grants of another type (one a search includes).
+    pub fn grant(&mut self, resource_type: ResourceType, grant: Grant) {
+        if !self.permits(resource_type) {
+            self.grants.push((resource_type, grant));
         }
     }
 

@@ -5,6 +5,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::error::ApiError;
+use super::includes::IncludePlan;
 use super::links::{PartnerLinks, release};
 use super::respond::{Output, is_strict, query_pairs};
 use super::searchset::{PageRequest, searchset};
@@ -74,13 +75,20 @@ async fn search(
         .parse()
         .map_err(|_| ApiError::UnknownType(type_name.to_string()))?;
     let grant = permit_clinical(&principal, resource_type, Interaction::Search)?;
-    let viewer = Viewer::new(&principal, vec![(resource_type, grant)]);
+    let mut viewer = Viewer::new(&principal, vec![(resource_type, grant)]);
     let format_param = pairs
         .iter()
         .find(|(k, _)| k == "_format")
         .map(|(_, v)| v.clone());
     let (pairs, link) = PageRequest::open_cursor(state, &viewer, type_name, pairs)?;
     let request = SearchRequest::parse(resource_type, &pairs, is_strict(req), state.page_limits)?;
+    // Included types show as far as the token's scopes reach (the others are not
+    // shown, as a search may omit what its scopes do not cover).
+    for included in request.included_types() {
+        if let Ok(grant) = permit_clinical(&principal, included, Interaction::Read) {
+            viewer.grant(included, grant);
+        }
+    }
     audit::note_patients(
         req,
         request
@@ -154,6 +162,7 @@ async fn search(
             (candidates, Vec::new(), gathered.reports, Default::default())
         }
     };
+    let links_patients = patients.clone();
     let links = PartnerLinks {
         federation: &state.federation,
         patients,
@@ -171,7 +180,14 @@ async fn search(
         notes: request.notes.clone(),
         format_param,
     };
-    Ok(searchset(req, state, &viewer, page, released, &reports))
+    let plan = IncludePlan {
+        includes: &request.includes,
+        revincludes: &request.revincludes,
+        directory: false,
+        patients: &links_patients,
+        deadline,
+    };
+    Ok(searchset(req, state, &viewer, page, released, &reports, plan).await)
 }
 
 /// Reads a request body up to `limit` bytes.

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::error::ApiError;
+use super::includes::IncludePlan;
 use super::{AppState, Viewer};
 use crate::federation::cursor::PageToken;
 use crate::federation::report::PartnerReport;
@@ -93,17 +94,19 @@ fn comes_from(resource: &Value, ods_code: &str) -> bool {
 }
 
 /// Every searchset is made here, and only from what the release stage released:
-/// merged, sorted, counted and paged after the policy, never before.
-pub fn searchset(
+/// merged, sorted, counted and paged after the policy, never before; then what the
+/// page's matches include, released the same way.
+pub async fn searchset(
     req: &actix_web::HttpRequest,
     state: &AppState,
     viewer: &Viewer,
     page: PageRequest,
     released: Released,
     reports: &[PartnerReport],
+    plan: IncludePlan<'_>,
 ) -> Value {
     super::audit::note_partners(req, reports);
-    let unjudged_at = released.unjudged_at().to_vec();
+    let mut unjudged_at = released.unjudged_at().to_vec();
     let mut entries = dedupe(
         released
             .into_records()
@@ -113,28 +116,17 @@ pub fn searchset(
     );
     sort(&mut entries, page.sort);
     let total = entries.len();
-    let mut outcome = page.notes.clone();
-    outcome.push(Policy::notice());
     // Each partner's count is of what this answer holds from it, after the policy:
     // counting before would tell how many records were withheld.
-    for report in reports {
-        let mut report = report.clone();
-        report.entries = entries
-            .iter()
-            .filter(|e| comes_from(&e.resource, &report.partner.ods_code))
-            .count();
-        outcome.extend(report.issues());
-    }
-    // Records left out because what they point at could not be checked: which
-    // organisation, never which category or how many.
-    for organisation in unjudged_at {
-        outcome.push(Issue::warning(
-            "incomplete",
-            format!(
-                "{organisation}: some records could not be checked against the sharing rules (a record they refer to could not be fetched) and were left out; try again later"
-            ),
-        ));
-    }
+    let from_partner: Vec<usize> = reports
+        .iter()
+        .map(|r| {
+            entries
+                .iter()
+                .filter(|e| comes_from(&e.resource, &r.partner.ods_code))
+                .count()
+        })
+        .collect();
 
     let link = |query: Vec<(String, String)>| {
         let mut query = query;
@@ -160,40 +152,58 @@ pub fn searchset(
         Some(asked) => link(vec![("_cursor".into(), asked.token.clone())]),
         None => link(page.query.clone()),
     };
-
-    if page.summary_count {
-        return SearchSet {
-            base: &state.base,
-            self_link,
-            next_link: None,
-            previous_link: None,
-            total: Some(total),
-            resources: Vec::new(),
-            outcome,
+    let (resources, next_link, previous_link) = match page.summary_count {
+        true => (Vec::new(), None, None),
+        false => {
+            let range = page_range(
+                &entries,
+                page.link.as_ref().map(|l| &l.cursor),
+                page.count,
+                page.sort,
+            );
+            let next_link = (range.end < total)
+                .then(|| page_link(Cursor::After(entries[range.end - 1].key.clone())));
+            let previous_link = (range.start > 0)
+                .then(|| page_link(Cursor::Before(entries[range.start].key.clone())));
+            let resources: Vec<Value> = entries.drain(range).map(|e| e.resource).collect();
+            (resources, next_link, previous_link)
         }
-        .into_bundle();
+    };
+    let included = super::includes::included(req, state, viewer, &resources, &plan).await;
+    for organisation in included.unjudged_at() {
+        if !unjudged_at.contains(organisation) {
+            unjudged_at.push(organisation.clone());
+        }
     }
-    let range = page_range(
-        &entries,
-        page.link.as_ref().map(|l| &l.cursor),
-        page.count,
-        page.sort,
-    );
-    let next_link =
-        (range.end < total).then(|| page_link(Cursor::After(entries[range.end - 1].key.clone())));
-    let previous_link =
-        (range.start > 0).then(|| page_link(Cursor::Before(entries[range.start].key.clone())));
-    let resources: Vec<Value> = entries
-        .drain(range)
-        .map(|e| {
-            let mut resource = e.resource;
+    let included = included.into_records();
+    let resources: Vec<Value> = resources
+        .into_iter()
+        .map(|mut resource| {
             if let Some(elements) = &page.elements {
                 subset(&mut resource, elements);
             }
             resource
         })
         .collect();
-    super::audit::note_returned(req, &resources);
+    super::audit::note_returned(req, resources.iter().chain(&included));
+
+    let mut outcome = page.notes.clone();
+    outcome.push(Policy::notice());
+    for (report, entries) in reports.iter().zip(from_partner) {
+        let mut report = report.clone();
+        report.entries = entries;
+        outcome.extend(report.issues());
+    }
+    // Records left out because what they point at could not be checked: which
+    // organisation, never which category or how many.
+    for organisation in unjudged_at {
+        outcome.push(Issue::warning(
+            "incomplete",
+            format!(
+                "{organisation}: some records could not be checked against the sharing rules (a record they refer to could not be fetched) and were left out; try again later"
+            ),
+        ));
+    }
     SearchSet {
         base: &state.base,
         self_link,
@@ -201,6 +211,7 @@ pub fn searchset(
         previous_link,
         total: Some(total),
         resources,
+        included,
         outcome,
     }
     .into_bundle()

@@ -32,6 +32,9 @@ pub struct Faults {
     pub foreign_patient: bool,
     /// Give every record an extension nested this many levels deep (0: none).
     pub nested_extensions: usize,
+    /// Ignore every search parameter but the patient and `_id`, as a partner that
+    /// does not support them does: the facade must apply them itself.
+    pub ignore_criteria: bool,
     /// Answer HTTP 500 to requests for records of these types by id (reads, and
     /// searches by `_id`), while answering searches by patient: a partner that fails
     /// while the facade fetches linked records.

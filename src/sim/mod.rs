@@ -174,6 +174,14 @@ async fn search(
         match name.as_str() {
             "_count" => count = value.parse().unwrap_or(50).max(1),
             "_offset" => offset = value.parse().unwrap_or(0),
+            "patient" | "subject" | "_id" => {
+                if let Ok(Some(c)) =
+                    parse_criterion(resource_type, name, value, false, &mut Vec::new())
+                {
+                    criteria.push(c);
+                }
+            }
+            _ if faults.ignore_criteria => {}
             _ => {
                 if let Ok(Some(c)) =
                     parse_criterion(resource_type, name, value, false, &mut Vec::new())

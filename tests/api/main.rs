@@ -27,4 +27,5 @@ mod read;
 mod release;
 mod search;
 mod store;
+mod types;
 mod unicode_property;

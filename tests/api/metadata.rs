@@ -151,5 +151,5 @@ fn synthetic_data_is_r4_with_valid_nhs_numbers() {
             }
         }
     }
-    assert_eq!(resources, 93);
+    assert_eq!(resources, 173);
 }

@@ -69,6 +69,43 @@ impl Criterion {
     }
 }
 
+/// `_include=Source:param[:Target]` or `_revinclude=...`, with `:iterate` to apply it
+/// once more to what was included.
+#[derive(Debug, Clone)]
+pub struct Include {
+    /// The type whose references are followed.
+    pub source: ResourceType,
+    /// Its reference parameter.
+    pub param: &'static ParamDef,
+    /// Only references to this type, when named.
+    pub target: Option<ResourceType>,
+    pub iterate: bool,
+}
+
+impl Include {
+    /// `(name, value)` as in a query string.
+    pub fn to_query_pair(&self, reverse: bool) -> (String, String) {
+        let name = match (reverse, self.iterate) {
+            (false, false) => "_include",
+            (false, true) => "_include:iterate",
+            (true, false) => "_revinclude",
+            (true, true) => "_revinclude:iterate",
+        };
+        let mut value = format!("{}:{}", self.source, self.param.code);
+        if let Some(target) = self.target {
+            value.push(':');
+            value.push_str(target.as_str());
+        }
+        (name.to_string(), value)
+    }
+
+    /// May this include follow a reference to `target`?
+    pub fn reaches(&self, target: ResourceType) -> bool {
+        self.target.is_none_or(|t| t == target)
+            && self.param.targets.iter().any(|t| t == target.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortField {
     /// The clinical date (the `date` parameter's elements).
@@ -114,6 +151,9 @@ pub struct SearchRequest {
     pub sort: SortOrder,
     pub summary_count: bool,
     pub elements: Option<Vec<String>>,
+    /// Records the matches point at, and records pointing at them, to add.
+    pub includes: Vec<Include>,
+    pub revincludes: Vec<Include>,
     /// Parameters that were ignored, and other notes for the client.
     pub notes: Vec<Issue>,
 }
@@ -163,6 +203,8 @@ impl SearchRequest {
             },
             summary_count: false,
             elements: None,
+            includes: Vec::new(),
+            revincludes: Vec::new(),
             notes: Vec::new(),
         };
         if resource_type.is_patient() {
@@ -191,6 +233,20 @@ impl SearchRequest {
                     )?,
                 },
                 "_elements" => request.elements = Some(parse_elements(raw)?),
+                "_include" | "_include:iterate" | "_revinclude" | "_revinclude:iterate" => {
+                    let reverse = name.starts_with("_revinclude");
+                    let iterate = name.ends_with(":iterate");
+                    match parse_include(resource_type, raw, reverse, iterate, &request) {
+                        Ok(include) if reverse => request.revincludes.push(include),
+                        Ok(include) => request.includes.push(include),
+                        Err(reason) => unsupported(
+                            strict,
+                            &mut request.notes,
+                            name,
+                            format!("{name}={raw} is not supported: {reason}"),
+                        )?,
+                    }
+                }
                 _ => {
                     if let Some(criterion) =
                         parse_criterion(resource_type, name, raw, strict, &mut request.notes)?
@@ -279,6 +335,19 @@ impl SearchRequest {
         named.map(|s| s.into_iter().collect())
     }
 
+    /// Every type the includes may bring.
+    pub fn included_types(&self) -> Vec<ResourceType> {
+        let mut types: Vec<ResourceType> = self
+            .includes
+            .iter()
+            .flat_map(|i| i.param.targets.iter().filter_map(|t| t.parse().ok()))
+            .chain(self.revincludes.iter().map(|i| i.source))
+            .collect();
+        types.sort();
+        types.dedup();
+        types
+    }
+
     /// The query as the facade understood it: criteria then controls, canonical order.
     pub fn to_query_pairs(&self) -> Vec<(String, String)> {
         let mut pairs: Vec<(String, String)> =
@@ -291,6 +360,8 @@ impl SearchRequest {
         if let Some(elements) = &self.elements {
             pairs.push(("_elements".into(), elements.join(",")));
         }
+        pairs.extend(self.includes.iter().map(|i| i.to_query_pair(false)));
+        pairs.extend(self.revincludes.iter().map(|i| i.to_query_pair(true)));
         pairs
     }
 }
@@ -398,6 +469,71 @@ fn parse_sort(
         )?;
     }
     Ok(SortOrder { field, descending })
+}
+
+/// `Source:param[:Target]`. An `_include`'s source is the searched type (or, with
+/// `:iterate`, a type an earlier include brings); a `_revinclude`'s param must be
+/// able to point at the searched type.
+fn parse_include(
+    searched: ResourceType,
+    raw: &str,
+    reverse: bool,
+    iterate: bool,
+    request: &SearchRequest,
+) -> Result<Include, String> {
+    let mut parts = raw.split(':');
+    let (Some(source), Some(code)) = (parts.next(), parts.next()) else {
+        return Err(format!(
+            "'{raw}' is not Type:parameter (wildcards are not supported)"
+        ));
+    };
+    let source: ResourceType = source
+        .parse()
+        .map_err(|_| format!("'{source}' is not a served resource type"))?;
+    let param = Registry::get()
+        .lookup(source, code)
+        .filter(|p| p.kind == ParamKind::Reference)
+        .ok_or_else(|| format!("{source} has no reference parameter '{code}'"))?;
+    let target = match parts.next() {
+        None => None,
+        Some(t) => Some(
+            t.parse::<ResourceType>()
+                .map_err(|_| format!("'{t}' is not a served resource type"))?,
+        ),
+    };
+    if parts.next().is_some() {
+        return Err(format!("'{raw}' has too many parts"));
+    }
+    let include = Include {
+        source,
+        param,
+        target,
+        iterate,
+    };
+    let brought: Vec<ResourceType> = request
+        .includes
+        .iter()
+        .flat_map(|i| i.param.targets.iter().filter_map(|t| t.parse().ok()))
+        .collect();
+    let fits = match reverse {
+        false => source == searched || (iterate && brought.contains(&source)),
+        true => {
+            include.reaches(searched) || (iterate && brought.iter().any(|t| include.reaches(*t)))
+        }
+    };
+    if !fits {
+        return Err(format!("it does not apply to a search of {searched}"));
+    }
+    if target.is_some_and(|t| !param.targets.iter().any(|p| p == t.as_str())) {
+        return Err(format!(
+            "{source}:{code} does not point at {}",
+            target.map_or("", |t| t.as_str())
+        ));
+    }
+    if include.param.names_patient() && !reverse {
+        return Err("the patient is not included (read Patient/{NHS number})".into());
+    }
+    Ok(include)
 }
 
 fn parse_elements(raw: &str) -> Result<Vec<String>, SearchError> {

@@ -39,6 +39,8 @@ pub struct ParamDef {
     pub url: String,
     /// Where the definition stands in the bundle.
     pub order: usize,
+    /// For references: the types the reference may point at.
+    pub targets: Vec<String>,
     pub description: String,
 }
 
@@ -110,6 +112,21 @@ impl Registry {
         dates
     }
 
+    /// Every `(source type, parameter)` whose references may point at `target`: what
+    /// `_revinclude` can bring for a search of `target`.
+    pub fn pointing_at(&self, target: ResourceType) -> Vec<(ResourceType, &ParamDef)> {
+        let mut found: Vec<(ResourceType, &ParamDef)> = self
+            .by_type
+            .iter()
+            .filter(|(_, d)| {
+                d.kind == ParamKind::Reference && d.targets.iter().any(|t| t == target.as_str())
+            })
+            .map(|((t, _), d)| (*t, d))
+            .collect();
+        found.sort_by(|a, b| (a.0, &a.1.code).cmp(&(b.0, &b.1.code)));
+        found
+    }
+
     /// All parameters for a type, sorted by code, for the CapabilityStatement.
     pub fn for_type(&self, resource_type: ResourceType) -> Vec<&ParamDef> {
         let mut defs: Vec<&ParamDef> = self
@@ -161,6 +178,12 @@ impl Registry {
                 .filter_map(|m| m.as_str().map(str::to_string))
                 .collect::<Vec<_>>();
             let expression = field("expression")?;
+            let targets: Vec<String> = sp["target"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect();
             for base in sp["base"]
                 .as_array()
                 .ok_or("SearchParameter without base")?
@@ -180,6 +203,7 @@ impl Registry {
                     url: field("url")?,
                     description: field("description")?,
                     order,
+                    targets: targets.clone(),
                 };
                 if by_type.insert((resource_type, code.clone()), def).is_some() {
                     return Err(format!("{code} defined twice for {base}"));

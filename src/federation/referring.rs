@@ -1,0 +1,104 @@
+//! Records that point at records already found (`_revinclude`): asked of the partner
+//! that holds those records, by its own ids, for the same patient.
+
+use std::collections::BTreeMap;
+
+use futures_util::future::join_all;
+use tokio::time::Instant;
+
+use super::linked::PatientIds;
+use super::partner;
+use super::report::{PartnerReport, PartnerStatus};
+use super::{Federation, Gathered, bounded};
+use crate::fhir::ResourceType;
+use crate::fhir::id::split_facade_id;
+use crate::fhir::reference::to_facade_form;
+use crate::fhir::search::registry::ParamDef;
+
+impl Federation {
+    /// Records of `source` whose `param` points at any of `targets` (`Type/{facade
+    /// id}`), from the partners holding the targets; clinical ones only of the patient
+    /// whose ids `patients` holds.
+    pub async fn gather_referring(
+        &self,
+        source: ResourceType,
+        param: &ParamDef,
+        targets: &[String],
+        patients: &PatientIds,
+        deadline: Instant,
+    ) -> Gathered {
+        let mut by_partner: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for target in targets {
+            let Some((type_name, id)) = target.split_once('/') else {
+                continue;
+            };
+            if let Some((partner, local)) = split_facade_id(id) {
+                by_partner
+                    .entry(partner)
+                    .or_default()
+                    .push(format!("{type_name}/{local}"));
+            }
+        }
+        let asks = by_partner.into_iter().filter_map(|(partner_id, locals)| {
+            let partner = self.partner(partner_id)?;
+            if partner.legacy.is_some() || !partner.resource_types.contains(&source) {
+                return None;
+            }
+            let mut query = vec![(param.partner_code.clone(), locals.join(","))];
+            let local_patients = patients.get(partner_id);
+            if source.is_clinical() {
+                // Only the patient's records: without their ids there, nothing to ask.
+                let ids: Vec<&str> = local_patients?.keys().map(String::as_str).collect();
+                query.push(("patient".into(), ids.join(",")));
+            }
+            Some(async move {
+                let started = Instant::now();
+                let outcome = bounded(
+                    partner,
+                    deadline,
+                    partner::search(partner, source, &query, None, self.limits),
+                )
+                .await;
+                (partner, local_patients, outcome, started.elapsed())
+            })
+        });
+        let mut gathered = Gathered::default();
+        let none = Default::default();
+        for (partner, local_patients, outcome, latency) in join_all(asks).await {
+            let local_patients = local_patients.unwrap_or(&none);
+            let pages = match outcome {
+                Ok(pages) => pages,
+                Err(failure) => {
+                    gathered.reports.push(PartnerReport::new(
+                        partner.clone(),
+                        PartnerStatus::Failed(failure),
+                        latency,
+                    ));
+                    continue;
+                }
+            };
+            let mut report = PartnerReport::new(partner.clone(), PartnerStatus::Ok, latency);
+            let accepted = match source.is_clinical() {
+                true => self.accept(
+                    partner,
+                    source,
+                    local_patients,
+                    pages.resources,
+                    &mut report,
+                ),
+                false => {
+                    let context = self.context(partner, local_patients);
+                    pages
+                        .resources
+                        .into_iter()
+                        .filter(|r| r["resourceType"] == source.as_str())
+                        .filter_map(|mut r| to_facade_form(&mut r, &context).ok().map(|()| r))
+                        .collect()
+                }
+            };
+            gathered.resources.extend(accepted);
+            gathered.reports.push(report);
+        }
+        gathered
+    }
+}
