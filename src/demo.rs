@@ -234,6 +234,44 @@ fn print_requests(base: &str) {
             format!("curl -s '{base}/Encounter/northgate-acute.enc-alice-admission'"),
         ),
         (
+            "Alice's problems (Condition: onset-date, not date)",
+            format!("curl -s '{base}/Condition?patient=9990000018&onset-date=ge2019'"),
+        ),
+        (
+            "her vaccinations",
+            format!("curl -s '{base}/Immunization?patient=9990000018'"),
+        ),
+        (
+            "her test results: reports with their result Observations",
+            format!(
+                "curl -s '{base}/DiagnosticReport?patient=9990000018&_include=DiagnosticReport:result'"
+            ),
+        ),
+        (
+            "her referrals",
+            format!("curl -s '{base}/ServiceRequest?patient=9990000018'"),
+        ),
+        (
+            "her procedures, with the encounters they were done in",
+            format!("curl -s '{base}/Procedure?patient=9990000018&_include=Procedure:encounter'"),
+        ),
+        (
+            "her prescriptions, with the medicines they name",
+            format!(
+                "curl -s '{base}/MedicationRequest?patient=9990000018&_include=MedicationRequest:medication'"
+            ),
+        ),
+        (
+            "her GP practice and GP",
+            format!(
+                "curl -s '{base}/Patient?_id=9990000018&_include=Patient:general-practitioner'"
+            ),
+        ),
+        (
+            "Brian's encounters: the review whose reason is a withheld diagnosis is absent",
+            format!("curl -s '{base}/Encounter?patient=9990000026'"),
+        ),
+        (
             "Ian Morris's care plans: the community trust's and the council's care packages (legacy JSON API)",
             format!("curl -s '{base}/CarePlan?patient=9990000093'"),
         ),
