@@ -62,6 +62,14 @@ async fn a_council_client_appears_with_care_packages_and_visits_beside_fhir_part
     assert_eq!(homecare["period"]["start"], "2024-02-05");
     assert!(homecare["meta"]["tag"].to_string().contains("LA909"));
 
+    // The same packages as the services the council commissioned: a type added to
+    // the record by a mapping entry and a template, no code.
+    let services = h
+        .ok(&format!("ServiceRequest?patient={IAN}&status=active"))
+        .await;
+    assert_eq!(council_ids(&services), ["eastshire-asc.EC10450.svc-5501"]);
+    assert!(ids(&services).contains(&"valley-community.ref-ian-dietitian".to_string()));
+
     let encounters = h.ok(&format!("Encounter?patient={IAN}")).await;
     assert!(ids(&encounters).contains(&"valley-community.enc-ian-dn".to_string()));
     assert_eq!(
@@ -97,7 +105,11 @@ async fn a_council_client_appears_with_care_packages_and_visits_beside_fhir_part
     assert_eq!(read, visit);
     assert_eq!(read["length"]["value"], 45);
     let everything = h.ok(&format!("Patient/{IAN}/$everything")).await;
-    assert_eq!(council_ids(&everything).len(), 7);
+    assert_eq!(
+        council_ids(&everything).len(),
+        9,
+        "2 care plans, 2 services, 5 encounters"
+    );
 
     // The council's client record joins the merged Patient.
     let found = h
@@ -516,7 +528,7 @@ async fn check_reaches_the_council_with_its_headers() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(
-        stdout.contains("ok    eastshire-asc: mapping and 4 templates load"),
+        stdout.contains("ok    eastshire-asc: mapping and 5 templates load"),
         "{stdout}"
     );
     assert!(

@@ -19,6 +19,32 @@ async fn capability_statement_is_r4_and_matches_what_works() {
         formats.contains(&"application/fhir+json") && formats.contains(&"application/fhir+xml")
     );
     let resources = cs["rest"][0]["resource"].as_array().unwrap();
+    // Includes each type honours, as data from the search parameters' targets.
+    let of = |t: &str, key: &str| -> Vec<String> {
+        resources
+            .iter()
+            .find(|r| r["type"] == t)
+            .and_then(|r| r[key].as_array())
+            .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    };
+    for (t, include) in [
+        ("MedicationRequest", "MedicationRequest:medication"),
+        ("MedicationStatement", "MedicationStatement:medication"),
+        ("DiagnosticReport", "DiagnosticReport:result"),
+        ("Condition", "Condition:encounter"),
+        ("Encounter", "Encounter:participant"),
+        ("Patient", "Patient:general-practitioner"),
+    ] {
+        assert!(
+            of(t, "searchInclude").contains(&include.to_string()),
+            "{t} {include}"
+        );
+    }
+    assert!(of("Encounter", "searchRevInclude").contains(&"Observation:encounter".to_string()));
+    assert!(
+        of("Medication", "searchRevInclude").contains(&"MedicationRequest:medication".to_string())
+    );
     // Every served type, then the register and the trail.
     assert_eq!(
         resources.len(),
