@@ -203,6 +203,7 @@ impl Authenticator {
                 .or_else(|| text("client_id"))
                 .unwrap_or_default(),
             name: text("name"),
+            user_id: text("uid"),
             client_id: text("client_id").or_else(|| text("azp")),
             token_id: text("jti"),
             scopes: Scopes::parse(&scope),

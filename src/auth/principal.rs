@@ -15,6 +15,8 @@ pub struct Role {
     /// ODS code of the organisation the role is held at, when the token says.
     pub organisation: Option<String>,
     pub name: Option<String>,
+    /// The SDS role profile id (CIS2 `person_roleid`).
+    pub profile_id: Option<String>,
 }
 
 /// Why the data is being looked at (v3-ActReason).
@@ -63,6 +65,8 @@ pub struct Principal {
     pub issuer: String,
     pub subject: String,
     pub name: Option<String>,
+    /// The professional's SDS user id (CIS2 `uid`), when the token carries one.
+    pub user_id: Option<String>,
     pub client_id: Option<String>,
     /// The token's `jti`, recorded for audit (never the token).
     pub token_id: Option<String>,
@@ -116,6 +120,7 @@ pub fn roles_from_claims(claims: &Value, config: &RolesConfig) -> Vec<Role> {
                         .get("role_name")
                         .and_then(Value::as_str)
                         .map(str::to_string),
+                    profile_id: Some(selected.to_string()),
                 })
             })
             .take(1)
@@ -136,6 +141,7 @@ pub fn roles_from_claims(claims: &Value, config: &RolesConfig) -> Vec<Role> {
             code: code.to_string(),
             organisation: organisation.clone(),
             name: None,
+            profile_id: None,
         })
         .collect()
 }

@@ -269,7 +269,7 @@ impl TokenSource {
         if body.len() > MAX_TOKEN_RESPONSE_BYTES {
             return Err(PartnerFailure::CredentialsRefused);
         }
-        let answer: Value = super::partner::parse_bounded_json(&body)
+        let answer: Value = super::exchange::parse_bounded_json(&body)
             .map_err(|_| PartnerFailure::CredentialsRefused)?;
         let token = answer["access_token"]
             .as_str()

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use futures_util::future::join_all;
 use tokio::time::Instant;
 
-use super::partner::{self, Partner};
+use super::partner::Partner;
 use super::report::{PartnerReport, PartnerStatus};
+use super::scope::RequestScope;
 use super::{Federation, Gathered, bounded, partner_references};
 use crate::fhir::id::split_facade_id;
 use crate::fhir::reference::to_facade_form;
@@ -18,12 +19,16 @@ use crate::fhir::search::value::SearchValue;
 
 impl Federation {
     /// Directory records matching `request`, from every partner that serves its type.
-    pub async fn gather_directory(&self, request: &SearchRequest, deadline: Instant) -> Gathered {
+    pub async fn gather_directory(
+        &self,
+        request: &SearchRequest,
+        scope: &RequestScope,
+    ) -> Gathered {
+        let deadline = scope.deadline;
         let resource_type = request.resource_type;
-        let asked = self
-            .partners
-            .iter()
-            .filter(|p| p.legacy.is_none() && p.resource_types.contains(&resource_type));
+        let asked = self.partners.iter().filter(|p| {
+            p.source.searches_by_parameter() && p.resource_types.contains(&resource_type)
+        });
         let tasks = asked.filter_map(|partner| {
             let query = directory_query(request, partner)?;
             Some(async move {
@@ -31,7 +36,9 @@ impl Federation {
                 let outcome = bounded(
                     partner,
                     deadline,
-                    partner::search(partner, resource_type, &query, None, self.limits),
+                    partner
+                        .source
+                        .search(partner, resource_type, &query, None, self.limits),
                 )
                 .await;
                 (partner, outcome, started.elapsed())

@@ -11,8 +11,10 @@ use futures_util::future::join_all;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::partner::{self, FHIR_JSON, Partner, PartnerFailure};
-use super::{Federation, bounded, legacy};
+use super::partner::{Partner, PartnerFailure};
+use super::scope::RequestScope;
+use super::source::Source;
+use super::{Federation, bounded, fhir, legacy};
 use crate::fhir::id::split_facade_id;
 use crate::fhir::reference::to_facade_form;
 use crate::fhir::{NhsNumber, ResourceType};
@@ -65,8 +67,9 @@ impl Federation {
         &self,
         wanted: Vec<LinkedId>,
         patients: &PatientIds,
-        deadline: Instant,
+        scope: &RequestScope,
     ) -> LinkedRecords {
+        let deadline = scope.deadline;
         let mut by_partner: BTreeMap<String, Vec<LinkedId>> = BTreeMap::new();
         let mut records = LinkedRecords::default();
         for (type_name, id) in wanted {
@@ -162,7 +165,11 @@ impl Federation {
     ) -> Result<Vec<Value>, PartnerFailure> {
         let max = self.limits.max_response_bytes;
         let mut found = Vec::new();
-        if let Some(mapping) = &partner.legacy {
+        let mapping = match &partner.source {
+            Source::Fhir => None,
+            Source::Legacy(mapping) => Some(mapping),
+        };
+        if let Some(mapping) = mapping {
             // A legacy system has no batch read: its records of that type for each
             // patient (a legacy local id starts with the patient's), once.
             let Ok(resource_type) = type_name.parse::<ResourceType>() else {
@@ -170,7 +177,7 @@ impl Federation {
             };
             let mut patients: Vec<&str> = locals
                 .iter()
-                .filter_map(|l| l.split_once('.').map(|(patient, _)| patient))
+                .filter_map(|l| partner.source.patient_in_id(l))
                 .collect();
             patients.sort();
             patients.dedup();
@@ -194,7 +201,7 @@ impl Federation {
             return Ok(found);
         }
         for chunk in locals.chunks(BATCH) {
-            let batch = search_ids(partner, type_name, chunk, max).await;
+            let batch = fhir::search_ids(partner, type_name, chunk, max).await;
             // A partner that cannot search by `_id` is read one record at a time.
             let batch = match batch {
                 Ok(batch) => batch,
@@ -207,50 +214,10 @@ impl Federation {
                     .find(|r| r["resourceType"] == type_name && r["id"] == *local);
                 match in_batch {
                     Some(record) => found.push(record.clone()),
-                    None => found.extend(read_one(partner, type_name, local, max).await?),
+                    None => found.extend(fhir::read_one(partner, type_name, local, max).await?),
                 }
             }
         }
         Ok(found)
     }
-}
-
-/// `Type?_id=a,b,c` at one FHIR partner: the first page only (it holds them all).
-async fn search_ids(
-    partner: &Partner,
-    type_name: &str,
-    locals: &[&str],
-    max_bytes: usize,
-) -> Result<Vec<Value>, PartnerFailure> {
-    let query = [
-        ("_id".to_string(), locals.join(",")),
-        ("_count".to_string(), locals.len().to_string()),
-    ];
-    let url = partner.url(type_name, &query);
-    let bundle = partner::fetch_json(partner, &url, &FHIR_JSON, max_bytes)
-        .await?
-        .ok_or(PartnerFailure::HttpStatus(404))?;
-    if bundle["resourceType"] != "Bundle" {
-        return Err(PartnerFailure::Malformed("a FHIR Bundle"));
-    }
-    Ok(bundle["entry"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["search"]["mode"].as_str().unwrap_or("match") == "match")
-        .map(|e| e["resource"].clone())
-        .filter(|r| r.is_object())
-        .collect())
-}
-
-/// `Type/id` at one FHIR partner; none if it says there is no such record.
-async fn read_one(
-    partner: &Partner,
-    type_name: &str,
-    local: &str,
-    max_bytes: usize,
-) -> Result<Option<Value>, PartnerFailure> {
-    let url = partner.url(&format!("{type_name}/{local}"), &[]);
-    let found = partner::fetch_json(partner, &url, &FHIR_JSON, max_bytes).await?;
-    Ok(found.filter(|r| r["resourceType"] == type_name && r["id"] == local))
 }

@@ -7,12 +7,16 @@
 pub mod credentials;
 pub mod cursor;
 mod directory;
+pub mod exchange;
+mod fhir;
 pub mod identity;
 pub mod legacy;
 pub mod linked;
 pub mod partner;
 mod referring;
 pub mod report;
+pub mod scope;
+pub mod source;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -38,6 +42,8 @@ use legacy::PartnerMappings;
 use linked::PatientIds;
 use partner::{ExchangeLimits, Partner, PartnerFailure};
 use report::{PartnerReport, PartnerStatus};
+use scope::{OnBehalfOf, RequestScope};
+use source::Source;
 
 tokio::task_local! {
     /// The Shared Care Records the request being answered has already passed through
@@ -148,8 +154,11 @@ impl Federation {
                     .get(&p.id)
                     .cloned()
                     .unwrap_or_else(|| Arc::new(Credentials::none()));
-                let mapping = mappings.get(&p.id).cloned();
-                Arc::new(Partner::from_config(p, credentials, mapping, deployment_id))
+                let source = match mappings.get(&p.id) {
+                    Some(mapping) => Source::Legacy(mapping.clone()),
+                    None => Source::Fhir,
+                };
+                Arc::new(Partner::from_config(p, credentials, source, deployment_id))
             })
             .collect();
         partners.sort_by_key(|p| p.id != config.demographics_authority);
@@ -166,10 +175,10 @@ impl Federation {
         }
     }
 
-    /// The deadline for a request starting now: every partner call made for it,
-    /// link fetches included, ends by then.
-    pub fn deadline(&self) -> Instant {
-        Instant::now() + self.deadline
+    /// The scope of a request starting now, made for `on_behalf_of`: every partner
+    /// call made for it, link fetches included, ends by its deadline.
+    pub fn scope(&self, on_behalf_of: OnBehalfOf) -> RequestScope {
+        RequestScope::new(Instant::now() + self.deadline, on_behalf_of)
     }
 
     /// Clinical resources of `types` for one patient, from every partner that holds
@@ -180,8 +189,9 @@ impl Federation {
         nhs: &NhsNumber,
         types: &[ResourceType],
         query: impl Fn(&Partner, ResourceType, &LocalIds) -> Option<Vec<(String, String)>>,
-        deadline: Instant,
+        scope: &RequestScope,
     ) -> Result<Gathered, StoreError> {
+        let deadline = scope.deadline;
         let known = self.links.known(nhs).await?;
         let consulted = self
             .partners
@@ -206,7 +216,10 @@ impl Federation {
                         .map(|(t, q)| async move {
                             (
                                 t,
-                                partner::search(partner, t, &q, Some(nhs), self.limits).await,
+                                partner
+                                    .source
+                                    .search(partner, t, &q, Some(nhs), self.limits)
+                                    .await,
                             )
                         })
                         .collect();
@@ -300,14 +313,15 @@ impl Federation {
     pub async fn gather_patients(
         &self,
         request: &SearchRequest,
+        scope: &RequestScope,
     ) -> Result<GatheredPatients, StoreError> {
-        let deadline = Instant::now() + self.deadline;
+        let deadline = scope.deadline;
         let named = request.named_patients();
-        // Legacy systems are asked by NHS number only, not by demographics.
+        // Systems that cannot be searched by demographics are asked by NHS number only.
         let asked = self
             .partners
             .iter()
-            .filter(|p| named.is_some() || p.legacy.is_none());
+            .filter(|p| named.is_some() || p.source.searches_by_parameter());
         let tasks = asked.map(|partner| {
             let named = &named;
             async move {
@@ -407,8 +421,9 @@ impl Federation {
         &self,
         resource_type: ResourceType,
         facade_id: &str,
-        deadline: Instant,
+        scope: &RequestScope,
     ) -> Result<ReadRecord, ReadFailure> {
+        let deadline = scope.deadline;
         let (partner_id, local_id) = split_facade_id(facade_id).ok_or(ReadFailure::NotFound)?;
         let partner = self
             .partners
@@ -424,7 +439,7 @@ impl Federation {
             let mut resource = bounded(
                 partner,
                 deadline,
-                partner::read(
+                partner.source.read(
                     partner,
                     resource_type,
                     local_id,
@@ -444,9 +459,8 @@ impl Federation {
         }
         // A legacy record's local id starts with its patient's id there: the patient
         // whose records are fetched again to find it.
-        let subject = match &partner.legacy {
-            Some(_) => {
-                let (patient, _) = local_id.split_once('.').ok_or(ReadFailure::NotFound)?;
+        let subject = match partner.source.patient_in_id(local_id) {
+            Some(patient) => {
                 let nhs = self.nhs_number_at(partner, deadline, patient).await?;
                 Some(nhs.ok_or(ReadFailure::NotFound)?)
             }
@@ -526,7 +540,9 @@ impl Federation {
         bounded(
             partner,
             deadline,
-            partner::read(partner, resource_type, local_id, subject, max),
+            partner
+                .source
+                .read(partner, resource_type, local_id, subject, max),
         )
         .await
     }
@@ -601,7 +617,10 @@ impl Federation {
         partner: &Partner,
         query: &[(String, String)],
     ) -> Result<partner::Pages, PartnerFailure> {
-        partner::search(partner, ResourceType::patient(), query, None, self.limits).await
+        partner
+            .source
+            .search(partner, ResourceType::patient(), query, None, self.limits)
+            .await
     }
 }
 

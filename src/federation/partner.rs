@@ -7,16 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, HeaderName, HeaderValue};
-use reqwest::{Client, StatusCode};
+use reqwest::Client;
 use serde_json::Value;
 use url::Url;
 
 use super::credentials::Credentials;
-use super::legacy::{self, Mapping};
+use super::source::Source;
 use crate::config::PartnerConfig;
-use crate::fhir::shape::{ShapeError, ShapeLimits, check_json};
-use crate::fhir::{NhsNumber, ResourceType};
+use crate::fhir::ResourceType;
 
 /// The header that lists the Shared Care Records a request has passed through, so
 /// that two facades configured as each other's partners never loop.
@@ -40,8 +38,8 @@ pub struct Partner {
     pub base_url: Url,
     pub resource_types: Vec<ResourceType>,
     pub timeout: Duration,
-    /// How a legacy partner's records are fetched and mapped (None: a FHIR server).
-    pub legacy: Option<Arc<Mapping>>,
+    /// What kind of system it is, and how its records are asked for.
+    pub source: Source,
     credentials: Arc<Credentials>,
     /// This worker's connection pool to the partner (with our client certificate, if any).
     client: Client,
@@ -53,7 +51,7 @@ impl Partner {
     pub fn from_config(
         config: &PartnerConfig,
         credentials: Arc<Credentials>,
-        legacy: Option<Arc<Mapping>>,
+        source: Source,
         deployment_id: &str,
     ) -> Partner {
         let mut base_url =
@@ -68,11 +66,23 @@ impl Partner {
             base_url,
             resource_types: config.resource_types.clone(),
             timeout: config.timeout(),
-            legacy,
+            source,
             client: http_client(&credentials),
             credentials,
             deployment_id: deployment_id.to_string(),
         }
+    }
+
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    pub(super) fn deployment_id(&self) -> &str {
+        &self.deployment_id
     }
 
     pub fn serves(&self, resource_type: ResourceType) -> bool {
@@ -167,155 +177,6 @@ pub struct Pages {
     pub unmapped: usize,
 }
 
-pub(super) const FHIR_JSON: [(HeaderName, HeaderValue); 1] =
-    [(ACCEPT, HeaderValue::from_static("application/fhir+json"))];
-
-/// Searches one type; `subject` is the patient's NHS number, when the search is about
-/// one patient (legacy requests may be addressed by it).
-pub async fn search(
-    partner: &Partner,
-    resource_type: ResourceType,
-    query: &[(String, String)],
-    subject: Option<&NhsNumber>,
-    limits: ExchangeLimits,
-) -> Result<Pages, PartnerFailure> {
-    if let Some(mapping) = &partner.legacy {
-        let max = limits.max_response_bytes;
-        return legacy::search(partner, mapping, resource_type, query, subject, max).await;
-    }
-    let mut query = query.to_vec();
-    query.push(("_count".into(), limits.page_size.to_string()));
-    let mut url = partner.url(resource_type.as_str(), &query);
-    let mut pages = Pages::default();
-    for page in 0.. {
-        let bundle = fetch_json(partner, &url, &FHIR_JSON, limits.max_response_bytes)
-            .await?
-            .ok_or(PartnerFailure::HttpStatus(404))?;
-        if bundle["resourceType"] != "Bundle" {
-            return Err(PartnerFailure::Malformed("a FHIR Bundle"));
-        }
-        for entry in bundle["entry"].as_array().into_iter().flatten() {
-            let mode = entry["search"]["mode"].as_str().unwrap_or("match");
-            if mode == "match" && entry["resource"].is_object() {
-                pages.resources.push(entry["resource"].clone());
-            }
-        }
-        let next = bundle["link"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|l| l["relation"] == "next")
-            .and_then(|l| l["url"].as_str());
-        let Some(next) = next else { break };
-        match Url::parse(next).or_else(|_| partner.base_url.join(next)) {
-            Ok(next) if partner.owns(&next) && page + 1 < limits.max_pages => url = next,
-            _ => {
-                pages.truncated = true;
-                break;
-            }
-        }
-    }
-    Ok(pages)
-}
-
-/// Reads one resource; `Ok(None)` when the partner says it does not exist. `subject`
-/// is the NHS number of the patient it belongs to, if known.
-pub async fn read(
-    partner: &Partner,
-    resource_type: ResourceType,
-    local_id: &str,
-    subject: Option<&NhsNumber>,
-    max_response_bytes: usize,
-) -> Result<Option<Value>, PartnerFailure> {
-    if let Some(mapping) = &partner.legacy {
-        let max = max_response_bytes;
-        return legacy::read(partner, mapping, resource_type, local_id, subject, max).await;
-    }
-    let url = partner.url(&format!("{resource_type}/{local_id}"), &[]);
-    let resource = fetch_json(partner, &url, &FHIR_JSON, max_response_bytes).await?;
-    match resource {
-        Some(r) if r["resourceType"] == resource_type.as_str() && r["id"] == local_id => {
-            Ok(Some(r))
-        }
-        Some(_) => Err(PartnerFailure::Malformed(
-            "the resource of the type and id asked for",
-        )),
-        None => Ok(None),
-    }
-}
-
-/// GETs `url` as JSON with `headers`: `Ok(None)` on 404/410, capped at `max_bytes`.
-pub(super) async fn fetch_json(
-    partner: &Partner,
-    url: &Url,
-    headers: &[(HeaderName, HeaderValue)],
-    max_bytes: usize,
-) -> Result<Option<Value>, PartnerFailure> {
-    let headers: reqwest::header::HeaderMap = headers.iter().cloned().collect();
-    let request = partner
-        .client
-        .get(url.clone())
-        .headers(headers)
-        .header(HOP_HEADER, super::outbound_hops(&partner.deployment_id));
-    let mut response = partner
-        .credentials
-        .authorize(&partner.client, request)
-        .await?
-        .send()
-        .await
-        .map_err(|e| {
-            if e.is_timeout() {
-                PartnerFailure::TimedOut
-            } else {
-                PartnerFailure::Unreachable
-            }
-        })?;
-    match response.status() {
-        StatusCode::NOT_FOUND | StatusCode::GONE => return Ok(None),
-        StatusCode::LOOP_DETECTED => return Err(PartnerFailure::LoopRefused),
-        StatusCode::UNAUTHORIZED => {
-            partner.credentials.forget_token().await;
-            return Err(PartnerFailure::HttpStatus(401));
-        }
-        s if !s.is_success() => return Err(PartnerFailure::HttpStatus(s.as_u16())),
-        _ => {}
-    }
-    if response
-        .content_length()
-        .is_some_and(|n| n as usize > max_bytes)
-    {
-        return Err(PartnerFailure::TooLarge);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|_| PartnerFailure::Unreachable)?
-    {
-        if body.len() + chunk.len() > max_bytes {
-            return Err(PartnerFailure::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    parse_bounded_json(&body).map(Some)
-}
-
-/// A partner's JSON body, parsed only if its shape is within the facade's bounds
-/// (nesting, element count): a hostile or broken partner cannot exhaust a worker's
-/// stack or memory.
-pub(super) fn parse_bounded_json(body: &[u8]) -> Result<Value, PartnerFailure> {
-    match check_json(body, ShapeLimits::PARTNER_JSON) {
-        Ok(()) => {}
-        Err(ShapeError::TooDeep(_)) => {
-            return Err(PartnerFailure::Malformed(
-                "a JSON document within the facade's nesting bound",
-            ));
-        }
-        Err(ShapeError::TooManyElements(_)) => return Err(PartnerFailure::TooLarge),
-    }
-    serde_json::from_slice(body).map_err(|_| PartnerFailure::Malformed("a JSON document"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,7 +195,7 @@ mod tests {
                 credentials: Default::default(),
             },
             std::sync::Arc::new(crate::federation::credentials::Credentials::none()),
-            None,
+            crate::federation::source::Source::Fhir,
             "test",
         )
     }

@@ -7,8 +7,8 @@ use futures_util::future::join_all;
 use tokio::time::Instant;
 
 use super::linked::PatientIds;
-use super::partner;
 use super::report::{PartnerReport, PartnerStatus};
+use super::scope::RequestScope;
 use super::{Federation, Gathered, bounded};
 use crate::fhir::ResourceType;
 use crate::fhir::id::split_facade_id;
@@ -25,8 +25,9 @@ impl Federation {
         param: &ParamDef,
         targets: &[String],
         patients: &PatientIds,
-        deadline: Instant,
+        scope: &RequestScope,
     ) -> Gathered {
+        let deadline = scope.deadline;
         let mut by_partner: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for target in targets {
             let Some((type_name, id)) = target.split_once('/') else {
@@ -41,7 +42,8 @@ impl Federation {
         }
         let asks = by_partner.into_iter().filter_map(|(partner_id, locals)| {
             let partner = self.partner(partner_id)?;
-            if partner.legacy.is_some() || !partner.resource_types.contains(&source) {
+            if !partner.source.searches_by_parameter() || !partner.resource_types.contains(&source)
+            {
                 return None;
             }
             let mut query = vec![(param.partner_code.clone(), locals.join(","))];
@@ -56,7 +58,9 @@ impl Federation {
                 let outcome = bounded(
                     partner,
                     deadline,
-                    partner::search(partner, source, &query, None, self.limits),
+                    partner
+                        .source
+                        .search(partner, source, &query, None, self.limits),
                 )
                 .await;
                 (partner, local_patients, outcome, started.elapsed())

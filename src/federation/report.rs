@@ -168,7 +168,7 @@ mod tests {
                 credentials: Default::default(),
             },
             std::sync::Arc::new(crate::federation::credentials::Credentials::none()),
-            None,
+            crate::federation::source::Source::Fhir,
             "test",
         ))
     }

@@ -242,9 +242,13 @@ async fn record(
         Some(id) if existing.is_empty() => return Err(not_found(id)),
         _ => {}
     }
-    let patient = read_patient(state, objection.patient.as_str())
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("Patient/{}", objection.patient)))?;
+    let patient = read_patient(
+        state,
+        objection.patient.as_str(),
+        &super::scope(state, &principal),
+    )
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("Patient/{}", objection.patient)))?;
     objection
         .check_competence(
             youngest_age(&patient, chrono::Utc::now().date_naive()),

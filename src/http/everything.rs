@@ -109,17 +109,18 @@ async fn run(
         .collect();
     let wants_patient =
         types.contains(&ResourceType::patient()) && permitted(&ResourceType::patient());
-    let deadline = state.federation.deadline();
+    let scope = super::scope(state, &principal);
+    let scope = &scope;
     let (patient, gathered) = tokio::join!(
         async {
             match wants_patient {
-                true => read_patient(state, nhs.as_str()).await,
+                true => read_patient(state, nhs.as_str(), scope).await,
                 false => Ok(None),
             }
         },
         state
             .federation
-            .gather_clinical(&nhs, &clinical, everything_query, deadline)
+            .gather_clinical(&nhs, &clinical, everything_query, scope)
     );
     let mut candidates = Vec::new();
     match patient? {
@@ -132,7 +133,7 @@ async fn run(
     let links = PartnerLinks {
         federation: &state.federation,
         patients: gathered.patients.clone(),
-        deadline,
+        scope,
     };
     let released = release(req, state, &viewer, candidates, Vec::new(), links).await;
 
@@ -168,7 +169,7 @@ async fn run(
         revincludes: &[],
         directory: true,
         patients: &gathered.patients,
-        deadline,
+        scope,
     };
     Ok(searchset(req, state, &viewer, page, released, &gathered.reports, plan).await)
 }

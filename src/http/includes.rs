@@ -4,8 +4,8 @@
 //! or the page size. `$everything` includes the directory records its records point
 //! at (the medicines, the practice, the clinicians) the same way.
 
+use crate::federation::scope::RequestScope;
 use serde_json::Value;
-use tokio::time::Instant;
 
 use super::links::{PartnerLinks, release};
 use super::{AppState, Viewer};
@@ -22,7 +22,7 @@ pub struct IncludePlan<'a> {
     /// Every directory record the matches point at ($everything).
     pub directory: bool,
     pub patients: &'a PatientIds,
-    pub deadline: Instant,
+    pub scope: &'a RequestScope,
 }
 
 impl IncludePlan<'_> {
@@ -119,7 +119,7 @@ async fn include_round(
     }
     let mut candidates = state
         .federation
-        .fetch_linked(wanted, plan.patients, plan.deadline)
+        .fetch_linked(wanted, plan.patients, plan.scope)
         .await
         .found;
     // Reverse: records pointing at these, asked of the partners that hold them.
@@ -144,7 +144,7 @@ async fn include_round(
                 include.param,
                 &targets,
                 plan.patients,
-                plan.deadline,
+                plan.scope,
             )
             .await;
         candidates.extend(gathered.resources);
@@ -155,7 +155,7 @@ async fn include_round(
     let links = PartnerLinks {
         federation: &state.federation,
         patients: plan.patients.clone(),
-        deadline: plan.deadline,
+        scope: plan.scope,
     };
     release(req, state, viewer, candidates, from.to_vec(), links).await
 }

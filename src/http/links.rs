@@ -1,11 +1,10 @@
 //! The release stage's way to the partners: linked records the request did not
 //! gather are fetched through federation, under the request's deadline.
 
-use tokio::time::Instant;
-
 use super::{AppState, Viewer};
 use crate::federation::Federation;
 use crate::federation::linked::PatientIds;
+use crate::federation::scope::RequestScope;
 use crate::policy::release::{Fetched, Link, LinkSource, Released, Unavailable};
 
 /// Linked records for one request: from the partners, with what is known of the
@@ -13,7 +12,7 @@ use crate::policy::release::{Fetched, Link, LinkSource, Released, Unavailable};
 pub struct PartnerLinks<'a> {
     pub federation: &'a Federation,
     pub patients: PatientIds,
-    pub deadline: Instant,
+    pub scope: &'a RequestScope,
 }
 
 impl LinkSource for PartnerLinks<'_> {
@@ -25,7 +24,7 @@ impl LinkSource for PartnerLinks<'_> {
         let wanted = links.into_iter().map(|l| (l.type_name, l.id)).collect();
         let linked = self
             .federation
-            .fetch_linked(wanted, &self.patients, self.deadline)
+            .fetch_linked(wanted, &self.patients, self.scope)
             .await;
         Fetched {
             records: linked.found,

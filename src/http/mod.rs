@@ -33,6 +33,7 @@ use crate::auth::{Authenticator, PURPOSE_OF_USE_HEADER};
 use crate::config::CohortConfig;
 use crate::federation::Federation;
 use crate::federation::cursor::PageSealer;
+use crate::federation::scope::{OnBehalfOf, RequestScope};
 use crate::fhir::search::PageLimits;
 use crate::fhir::{NhsNumber, ResourceType};
 use crate::policy::access::{Grant, Purpose, objection_applies, permit, permit_patient};
@@ -77,6 +78,20 @@ pub async fn principal(req: &HttpRequest, state: &AppState) -> Result<Principal,
         return Err(crate::policy::access::Denied::UnknownPurpose.into());
     }
     Ok(principal)
+}
+
+/// The partner calls of a request made by `principal`: its deadline, and who it is
+/// made for as partners are told (never the token).
+pub fn scope(state: &AppState, principal: &Principal) -> RequestScope {
+    let role = principal.roles.first();
+    let system = principal.roles.is_empty();
+    state.federation.scope(OnBehalfOf {
+        user_id: principal.user_id.clone(),
+        role_profile_id: role.and_then(|r| r.profile_id.clone()),
+        name: principal.name.clone(),
+        organisation: role.and_then(|r| r.organisation.clone()),
+        system,
+    })
 }
 
 /// Who an answer is written for: what page links are bound to, which confidentiality
@@ -162,7 +177,7 @@ pub async fn admit(
     if !state.cohort.is_active() {
         return Ok(true);
     }
-    let patient = read::read_patient(state, nhs.as_str()).await?;
+    let patient = read::read_patient(state, nhs.as_str(), &scope(state, principal)).await?;
     Ok(patient.is_some_and(|p| state.cohort.admits(&p)))
 }
 

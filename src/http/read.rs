@@ -11,6 +11,7 @@ use crate::auth::principal::Principal;
 use crate::auth::scopes::Interaction;
 use crate::federation::ReadFailure;
 use crate::federation::linked::PatientIds;
+use crate::federation::scope::RequestScope;
 use crate::fhir::compartment::patient_of;
 use crate::fhir::patient::merge;
 use crate::fhir::search::SearchRequest;
@@ -52,8 +53,8 @@ async fn read_resource(
             return Err(not_found());
         }
     }
-    let deadline = state.federation.deadline();
-    let (resource, patients) = fetch(state, resource_type, id, deadline).await?;
+    let scope = super::scope(state, principal);
+    let (resource, patients) = fetch(state, resource_type, id, &scope).await?;
     match patient_of(&resource) {
         Some(nhs) => {
             audit::note_patients(req, [&nhs]);
@@ -76,7 +77,7 @@ async fn read_resource(
     let links = PartnerLinks {
         federation: &state.federation,
         patients,
-        deadline,
+        scope: &scope,
     };
     // Withheld, not judged, or outside a fine-grained scope: as absent as an unknown
     // id (but counted for investigators in the audit trail).
@@ -91,14 +92,16 @@ async fn fetch(
     state: &AppState,
     resource_type: ResourceType,
     id: &str,
-    deadline: tokio::time::Instant,
+    scope: &RequestScope,
 ) -> Result<(Value, PatientIds), ApiError> {
     let not_found = || ApiError::NotFound(format!("{resource_type}/{id}"));
     if resource_type.is_patient() {
-        let patient = read_patient(state, id).await?.ok_or_else(not_found)?;
+        let patient = read_patient(state, id, scope)
+            .await?
+            .ok_or_else(not_found)?;
         return Ok((patient, PatientIds::default()));
     }
-    match state.federation.read(resource_type, id, deadline).await {
+    match state.federation.read(resource_type, id, scope).await {
         Ok(read) => Ok((read.resource, read.patients)),
         Err(ReadFailure::NotFound) => Err(not_found()),
         Err(ReadFailure::Store(e)) => Err(e.into()),
@@ -110,7 +113,11 @@ async fn fetch(
 }
 
 /// The merged Patient for an NHS number, if any partner knows them.
-pub async fn read_patient(state: &AppState, id: &str) -> Result<Option<Value>, ApiError> {
+pub async fn read_patient(
+    state: &AppState,
+    id: &str,
+    scope: &RequestScope,
+) -> Result<Option<Value>, ApiError> {
     let Ok(nhs) = NhsNumber::parse(id) else {
         return Ok(None);
     };
@@ -120,7 +127,7 @@ pub async fn read_patient(state: &AppState, id: &str) -> Result<Option<Value>, A
         true,
         state.page_limits,
     )?;
-    let mut gathered = state.federation.gather_patients(&request).await?;
+    let mut gathered = state.federation.gather_patients(&request, scope).await?;
     match gathered.patients.remove(&nhs) {
         Some(sources) => Ok(merge(&nhs, sources)),
         None => {

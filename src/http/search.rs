@@ -109,7 +109,8 @@ async fn search(
             return Err(ApiError::Objection);
         }
     }
-    let deadline = state.federation.deadline();
+    let scope = super::scope(state, &principal);
+    let scope = &scope;
     let (candidates, in_hand, reports, patients) = match &request.patient {
         Some(_) if outside_cohort => Default::default(),
         Some(nhs) => {
@@ -119,7 +120,7 @@ async fn search(
                     nhs,
                     &[resource_type],
                     |partner, _, ids| clinical_query(&request, partner, ids),
-                    deadline,
+                    scope,
                 )
                 .await?;
             // Partners may ignore a parameter; the facade honours every one itself.
@@ -130,7 +131,7 @@ async fn search(
             (candidates, in_hand, gathered.reports, gathered.patients)
         }
         None if resource_type.is_directory() => {
-            let gathered = state.federation.gather_directory(&request, deadline).await;
+            let gathered = state.federation.gather_directory(&request, scope).await;
             let (candidates, in_hand) = gathered
                 .resources
                 .into_iter()
@@ -143,7 +144,7 @@ async fn search(
                     "a Patient search needs an identifier (NHS number), _id, or demographics such as family and birthdate".into(),
                 ));
             }
-            let gathered = state.federation.gather_patients(&request).await?;
+            let gathered = state.federation.gather_patients(&request, scope).await?;
             let mut merged = Vec::new();
             for (nhs, sources) in &gathered.patients {
                 // Found by demographics: a patient who objects, or another patient than
@@ -166,7 +167,7 @@ async fn search(
     let links = PartnerLinks {
         federation: &state.federation,
         patients,
-        deadline,
+        scope,
     };
     let released = release(req, state, &viewer, candidates, in_hand, links).await;
     let page = PageRequest {
@@ -185,7 +186,7 @@ async fn search(
         revincludes: &request.revincludes,
         directory: false,
         patients: &links_patients,
-        deadline,
+        scope,
     };
     Ok(searchset(req, state, &viewer, page, released, &reports, plan).await)
 }

@@ -177,6 +177,7 @@ mod tests {
             issuer: "https://issuer.example".into(),
             subject: "user-1".into(),
             name: None,
+            user_id: None,
             client_id: None,
             token_id: None,
             scopes: Scopes::parse(scopes),

@@ -16,7 +16,8 @@ use futures_util::future::join_all;
 use reqwest::header::{ACCEPT, HeaderValue};
 use serde_json::{Value, json};
 
-use super::partner::{Pages, Partner, PartnerFailure, fetch_json};
+use super::fhir::fetch_json;
+use super::partner::{Pages, Partner, PartnerFailure};
 use crate::config::{Config, PartnerKind};
 use crate::fhir::date::{DateValue, Prefix};
 use crate::fhir::search::NHS_NUMBER_SYSTEM;

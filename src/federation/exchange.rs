@@ -1,0 +1,100 @@
+//! The one way the facade talks HTTP to a partner, whatever its kind: GET or POST,
+//! our credentials (never the user's token), the hop header, the partner's timeout,
+//! no redirects followed (the client is built that way), and a body capped in size
+//! and in shape before it is parsed.
+
+use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use url::Url;
+
+use super::partner::{HOP_HEADER, Partner, PartnerFailure};
+use crate::fhir::shape::{ShapeError, ShapeLimits, check_json};
+
+/// One request to a partner.
+pub struct Exchange<'a> {
+    pub method: Method,
+    pub url: Url,
+    pub headers: &'a [(HeaderName, HeaderValue)],
+    /// A JSON body (POST), sent as given.
+    pub body: Option<Vec<u8>>,
+    pub max_bytes: usize,
+}
+
+/// What the partner answered: its status, and its body when that was JSON.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Option<Value>,
+}
+
+/// Sends `exchange`. Any status comes back (the caller knows what its partner's
+/// statuses mean); a body too large, too deep or not JSON where JSON was sent is a
+/// failure, as is no answer within the partner's timeout.
+pub async fn send(partner: &Partner, exchange: Exchange<'_>) -> Result<Answer, PartnerFailure> {
+    let headers: reqwest::header::HeaderMap = exchange.headers.iter().cloned().collect();
+    let mut request = partner
+        .client()
+        .request(exchange.method, exchange.url)
+        .headers(headers)
+        .timeout(partner.timeout)
+        .header(HOP_HEADER, super::outbound_hops(partner.deployment_id()));
+    if let Some(body) = exchange.body {
+        request = request.body(body);
+    }
+    let mut response = partner
+        .credentials()
+        .authorize(partner.client(), request)
+        .await?
+        .send()
+        .await
+        .map_err(|e| match e.is_timeout() {
+            true => PartnerFailure::TimedOut,
+            false => PartnerFailure::Unreachable,
+        })?;
+    let status = response.status();
+    if status == StatusCode::UNAUTHORIZED {
+        // Our token may have been revoked: fetch a new one next time.
+        partner.credentials().forget_token().await;
+    }
+    if response
+        .content_length()
+        .is_some_and(|n| n as usize > exchange.max_bytes)
+    {
+        return Err(PartnerFailure::TooLarge);
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|_| PartnerFailure::Unreachable)?
+    {
+        if bytes.len() + chunk.len() > exchange.max_bytes {
+            return Err(PartnerFailure::TooLarge);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let body = match bytes.iter().all(u8::is_ascii_whitespace) {
+        true => None,
+        false if status.is_success() => Some(parse_bounded_json(&bytes)?),
+        // An error's body is read if it can be (an OperationOutcome); else ignored.
+        false => parse_bounded_json(&bytes).ok(),
+    };
+    Ok(Answer { status, body })
+}
+
+/// A partner's JSON body, parsed only if its shape is within the facade's bounds
+/// (nesting, element count): a hostile or broken partner cannot exhaust a worker's
+/// stack or memory.
+pub fn parse_bounded_json(body: &[u8]) -> Result<Value, PartnerFailure> {
+    match check_json(body, ShapeLimits::PARTNER_JSON) {
+        Ok(()) => {}
+        Err(ShapeError::TooDeep(_)) => {
+            return Err(PartnerFailure::Malformed(
+                "a JSON document within the facade's nesting bound",
+            ));
+        }
+        Err(ShapeError::TooManyElements(_)) => return Err(PartnerFailure::TooLarge),
+    }
+    serde_json::from_slice(body).map_err(|_| PartnerFailure::Malformed("a JSON document"))
+}

@@ -1,0 +1,94 @@
+//! The kinds of partner system the facade can ask, and the one place each operation
+//! is told apart by kind: a FHIR R4 server, a legacy system read through its mapping,
+//! and (see `gp_connect`) a GP practice answering GP Connect Access Record: Structured.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::fhir;
+use super::legacy::{self, Mapping};
+use super::partner::{ExchangeLimits, Pages, Partner, PartnerFailure};
+use crate::fhir::{NhsNumber, ResourceType};
+
+/// What kind of system a partner is.
+#[derive(Debug)]
+pub enum Source {
+    /// A FHIR R4 server answering searches and reads.
+    Fhir,
+    /// A system with its own JSON API, read through a mapping file and templates.
+    Legacy(Arc<Mapping>),
+}
+
+impl Source {
+    /// As configuration names the kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::Fhir => "fhir",
+            Source::Legacy(_) => "legacy",
+        }
+    }
+
+    /// Can it be searched by any parameter (demographics, identifiers, references),
+    /// not only for one patient's records?
+    pub fn searches_by_parameter(&self) -> bool {
+        match self {
+            Source::Fhir => true,
+            Source::Legacy(_) => false,
+        }
+    }
+
+    /// One type's records: for a patient (`subject`, and their ids there in `query`),
+    /// or by the criteria in `query` where the kind can be searched so.
+    pub async fn search(
+        &self,
+        partner: &Partner,
+        resource_type: ResourceType,
+        query: &[(String, String)],
+        subject: Option<&NhsNumber>,
+        limits: ExchangeLimits,
+    ) -> Result<Pages, PartnerFailure> {
+        match self {
+            Source::Fhir => fhir::search(partner, resource_type, query, limits).await,
+            Source::Legacy(mapping) => {
+                let max = limits.max_response_bytes;
+                legacy::search(partner, mapping, resource_type, query, subject, max).await
+            }
+        }
+    }
+
+    /// One record by the partner's own id; `subject` is its patient's NHS number if
+    /// known. `Ok(None)` when the partner says there is no such record.
+    pub async fn read(
+        &self,
+        partner: &Partner,
+        resource_type: ResourceType,
+        local_id: &str,
+        subject: Option<&NhsNumber>,
+        max_bytes: usize,
+    ) -> Result<Option<Value>, PartnerFailure> {
+        match self {
+            Source::Fhir => fhir::read(partner, resource_type, local_id, max_bytes).await,
+            Source::Legacy(mapping) => {
+                legacy::read(
+                    partner,
+                    mapping,
+                    resource_type,
+                    local_id,
+                    subject,
+                    max_bytes,
+                )
+                .await
+            }
+        }
+    }
+
+    /// The local patient id a record of this kind carries in its own id, where it
+    /// does (a legacy record's id starts with its patient's).
+    pub fn patient_in_id<'a>(&self, local_id: &'a str) -> Option<&'a str> {
+        match self {
+            Source::Fhir => None,
+            Source::Legacy(_) => local_id.split_once('.').map(|(patient, _)| patient),
+        }
+    }
+}
