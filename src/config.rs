@@ -315,6 +315,9 @@ pub enum PartnerKind {
     Fhir,
     /// A system with its own JSON API, read through a mapping file and Liquid templates.
     Legacy,
+    /// A GP practice answering GP Connect Access Record: Structured (FHIR STU3).
+    #[serde(rename = "gp-connect")]
+    GpConnect,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -335,6 +338,25 @@ pub struct PartnerConfig {
     /// How the facade authenticates to the partner (never with the user's token).
     #[serde(default)]
     pub credentials: CredentialsConfig,
+    /// `gp-connect` partners: the Spine addressing of the practice.
+    #[serde(default)]
+    pub gp_connect: Option<GpConnectConfig>,
+}
+
+/// How a GP Connect practice is addressed through Spine. The practice's endpoint
+/// is the partner's `base_url` (its service root, as SDS gives it, which is also
+/// the consumer JWT's audience).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpConnectConfig {
+    /// Our ASID (Accredited System ID), sent as `Ssp-From`.
+    pub asid: String,
+    /// The practice system's ASID, sent as `Ssp-To`.
+    pub practice_asid: String,
+    /// The Spine Secure Proxy's URL, put before the practice's endpoint
+    /// (`https://proxy/https://practice/...`); none to call the practice directly.
+    #[serde(default)]
+    pub proxy: Option<String>,
 }
 
 /// What the facade presents to a partner. Secrets are read from an environment
@@ -567,7 +589,7 @@ impl Config {
                         "a legacy partner needs a mapping file",
                     ));
                 }
-                (PartnerKind::Fhir, Some(_)) => {
+                (PartnerKind::Fhir | PartnerKind::GpConnect, Some(_)) => {
                     return Err(invalid(
                         field("mapping"),
                         "only a legacy partner has a mapping file",
@@ -575,6 +597,8 @@ impl Config {
                 }
                 _ => {}
             }
+            p.validate_gp_connect()
+                .map_err(|(name, reason)| invalid(field(name), reason))?;
             if p.resource_types.is_empty() {
                 return Err(invalid(
                     field("resource_types"),
@@ -659,6 +683,76 @@ impl PartnerConfig {
     pub fn mapping_path(&self) -> Option<PathBuf> {
         self.mapping.as_ref().map(RelativePathBuf::relative)
     }
+
+    /// A GP Connect practice has its Spine addressing, serves only what GP Connect
+    /// carries, and presents no credentials of its own in `Authorization` (that
+    /// header holds the consumer JWT; mutual TLS is still configured here).
+    fn validate_gp_connect(&self) -> Result<(), (&'static str, String)> {
+        let gp_connect = match (self.kind, &self.gp_connect) {
+            (PartnerKind::GpConnect, Some(gp_connect)) => gp_connect,
+            (PartnerKind::GpConnect, None) => {
+                return Err((
+                    "gp_connect",
+                    "a GP Connect partner needs asid and practice_asid".into(),
+                ));
+            }
+            (_, Some(_)) => {
+                return Err((
+                    "gp_connect",
+                    "only a gp-connect partner has Spine addressing".into(),
+                ));
+            }
+            (_, None) => return Ok(()),
+        };
+        let is_asid =
+            |s: &str| (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+        if !is_asid(&gp_connect.asid) {
+            return Err((
+                "gp_connect.asid",
+                format!("'{}' is not an ASID (digits)", gp_connect.asid),
+            ));
+        }
+        if !is_asid(&gp_connect.practice_asid) {
+            return Err((
+                "gp_connect.practice_asid",
+                format!("'{}' is not an ASID (digits)", gp_connect.practice_asid),
+            ));
+        }
+        if let Some(proxy) = &gp_connect.proxy {
+            let url =
+                Url::parse(proxy).map_err(|e| ("gp_connect.proxy", format!("'{proxy}': {e}")))?;
+            if !matches!(url.scheme(), "http" | "https")
+                || url.query().is_some()
+                || !url.username().is_empty()
+            {
+                return Err((
+                    "gp_connect.proxy",
+                    "must be an http(s) URL with no query or credentials".into(),
+                ));
+            }
+        }
+        if self.credentials.kind != CredentialsKind::None {
+            return Err((
+                "credentials.kind",
+                "a GP Connect practice takes the consumer JWT in Authorization: only mutual TLS (kind = \"none\" with a client certificate) can be configured".into(),
+            ));
+        }
+        let carried = crate::federation::gp_connect::CARRIED_TYPES;
+        if let Some(t) = self
+            .resource_types
+            .iter()
+            .find(|t| !carried.contains(&t.as_str()))
+        {
+            return Err((
+                "resource_types",
+                format!(
+                    "GP Connect does not carry {t}; it carries {}",
+                    carried.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl CredentialsConfig {
@@ -739,7 +833,42 @@ timeout_ms = 1000
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/shcr.toml"))
                 .unwrap();
         let config = load(&text).unwrap();
-        assert_eq!(config.partners.len(), 4);
+        assert_eq!(config.partners.len(), 5);
+    }
+
+    #[test]
+    fn a_gp_connect_practice_needs_its_addressing_and_serves_what_gp_connect_carries() {
+        let practice = base().replace("kind = \"fhir\"", "kind = \"gp-connect\"");
+        let addressed = format!(
+            "{practice}[partners.gp_connect]\nasid = \"200000001115\"\npractice_asid = \"918999198993\"\n"
+        );
+        assert!(load(&addressed).is_ok());
+        let field_of = |text: &str| match load(text) {
+            Err(ConfigError::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field_of(&practice), "partners[0].gp_connect");
+        assert_eq!(
+            field_of(&addressed.replace("\"200000001115\"", "\"ASID-1\"")),
+            "partners[0].gp_connect.asid"
+        );
+        assert_eq!(
+            field_of(&addressed.replace("[\"Observation\"]", "[\"CarePlan\"]")),
+            "partners[0].resource_types"
+        );
+        assert_eq!(
+            field_of(&format!(
+                "{addressed}[partners.credentials]\nkind = \"bearer\"\ntoken_env = \"T\"\n"
+            )),
+            "partners[0].credentials.kind"
+        );
+        assert_eq!(
+            field_of(&format!(
+                "{}[partners.gp_connect]\nasid = \"1\"\npractice_asid = \"2\"\n",
+                base()
+            )),
+            "partners[0].gp_connect"
+        );
     }
 
     #[test]

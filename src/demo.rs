@@ -11,12 +11,15 @@ use figment::providers::{Format, Toml};
 use serde_json::Value;
 use shcr_facade::config::{Config, IssuerConfig, PartnerKind};
 use shcr_facade::sim::issuer::{DevIssuer, Profile, TokenRequest};
-use shcr_facade::sim::{CouncilData, Faults, LegacyPartner, PartnerData, SimPartner};
+use shcr_facade::sim::{
+    CouncilData, Faults, GpConnectPractice, LegacyPartner, PartnerData, PracticeRecords, SimPartner,
+};
 
 /// A running simulated partner of either kind, kept alive while the demo runs.
 enum Simulator {
     Fhir(SimPartner),
     Legacy(LegacyPartner),
+    GpConnect(GpConnectPractice),
 }
 
 impl Simulator {
@@ -24,6 +27,7 @@ impl Simulator {
         match self {
             Simulator::Fhir(sim) => &sim.base_url,
             Simulator::Legacy(sim) => &sim.base_url,
+            Simulator::GpConnect(sim) => &sim.base_url,
         }
     }
 }
@@ -87,6 +91,13 @@ pub async fn run(
                 let sim = LegacyPartner::start(data, partner_faults).map_err(|e| e.to_string())?;
                 (Simulator::Legacy(sim), records)
             }
+            PartnerKind::GpConnect => {
+                let data = PracticeRecords::load(&dir).map_err(unreadable)?;
+                let records = data.len();
+                let sim =
+                    GpConnectPractice::start(data, partner_faults).map_err(|e| e.to_string())?;
+                (Simulator::GpConnect(sim), records)
+            }
         };
         partner.base_url = simulator.base_url().to_string();
         println!(
@@ -95,6 +106,7 @@ pub async fn run(
             partner.base_url,
             match partner.kind {
                 PartnerKind::Legacy => " (legacy JSON API)",
+                PartnerKind::GpConnect => " (GP Connect, FHIR STU3)",
                 PartnerKind::Fhir => "",
             }
         );
@@ -266,6 +278,18 @@ fn print_requests(base: &str) {
             format!(
                 "curl -s '{base}/Patient?_id=9990000018&_include=Patient:general-practitioner'"
             ),
+        ),
+        (
+            "Ian's GP record, from his practice over GP Connect (STU3, converted)",
+            format!("curl -s '{base}/Patient/9990000093/$everything'"),
+        ),
+        (
+            "Kofi dissented from sharing at his practice (patient-dissent)",
+            format!("curl -s '{base}/Condition?patient=9990001014'"),
+        ),
+        (
+            "Grace's GP record is still arriving from her previous practice",
+            format!("curl -s '{base}/AllergyIntolerance?patient=9990001006'"),
         ),
         (
             "Brian's encounters: the review whose reason is a withheld diagnosis is absent",

@@ -184,10 +184,14 @@ async fn check(path: PathBuf) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let mut failures = 0;
-    if let Err(e) = shcr_facade::federation::load_credentials(&config) {
-        failures += 1;
-        println!("  FAIL  {e}");
-    }
+    let credentials = match shcr_facade::federation::load_credentials(&config) {
+        Ok(credentials) => credentials,
+        Err(e) => {
+            failures += 1;
+            println!("  FAIL  {e}");
+            Default::default()
+        }
+    };
     let mappings = match shcr_facade::federation::legacy::load_mappings(&config) {
         Ok(mappings) => mappings,
         Err(problems) => {
@@ -241,7 +245,38 @@ async fn check(path: PathBuf) -> Result<(), String> {
             }
         }
     }
+    let deployment_id = config
+        .server
+        .deployment_id
+        .clone()
+        .or_else(|| config.server.public_base_url.clone())
+        .unwrap_or_else(|| "shcr-facade-check".to_string());
     for partner in &config.partners {
+        if partner.kind == PartnerKind::GpConnect {
+            // Spine headers, mutual TLS and a consumer JWT: the facade's own exchange.
+            let Some(credentials) = credentials.get(&partner.id).cloned() else {
+                continue;
+            };
+            let checked =
+                shcr_facade::federation::check_gp_connect(partner, credentials, &deployment_id)
+                    .await;
+            match checked {
+                Ok(took) => println!(
+                    "  ok    {} ({}) GP Connect {} ms",
+                    partner.name,
+                    partner.ods_code,
+                    took.as_millis()
+                ),
+                Err(e) => {
+                    failures += 1;
+                    println!(
+                        "  FAIL  {} ({}): GP Connect {e}",
+                        partner.name, partner.ods_code
+                    );
+                }
+            }
+            continue;
+        }
         let base = partner.base_url.trim_end_matches('/');
         // A FHIR partner shows its CapabilityStatement; a legacy one its health path,
         // with the headers its mapping sends.

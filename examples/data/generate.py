@@ -520,3 +520,8 @@ for (partner, who), resources in sorted(bundles.items()):
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
     (folder / f"{who}.json").write_text(json.dumps(bundle, indent=1) + "\n")
     print(f"{partner}/{who}.json: {len(resources)} resources")
+
+# The GP Connect practice's structured records (STU3), in their own module.
+import gp_connect  # noqa: E402
+
+gp_connect.write(HERE)

@@ -8,7 +8,7 @@ use futures_util::future::join_all;
 use tokio::time::Instant;
 
 use super::partner::Partner;
-use super::report::{PartnerReport, PartnerStatus};
+use super::report::{Notice, PartnerReport, PartnerStatus};
 use super::scope::RequestScope;
 use super::{Federation, Gathered, bounded, partner_references};
 use crate::fhir::id::split_facade_id;
@@ -38,7 +38,7 @@ impl Federation {
                     deadline,
                     partner
                         .source
-                        .search(partner, resource_type, &query, None, self.limits),
+                        .search(partner, resource_type, &query, None, self.limits, scope),
                 )
                 .await;
                 (partner, outcome, started.elapsed())
@@ -52,17 +52,16 @@ impl Federation {
                 Err(failure) => {
                     gathered.reports.push(PartnerReport::new(
                         partner.clone(),
-                        PartnerStatus::Failed(failure),
+                        PartnerStatus::failed(failure),
                         latency,
                     ));
                     continue;
                 }
             };
-            let status = match pages.truncated {
-                true => PartnerStatus::Incomplete,
-                false => PartnerStatus::Ok,
-            };
-            let mut report = PartnerReport::new(partner.clone(), status, latency);
+            let mut report = PartnerReport::new(partner.clone(), PartnerStatus::Ok, latency);
+            if pages.truncated {
+                report.note(Notice::more_pages());
+            }
             let context = self.context(partner, &no_patients);
             for mut resource in pages.resources {
                 if resource["resourceType"] != resource_type.as_str() {

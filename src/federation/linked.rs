@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use serde_json::Value;
-use tokio::time::Instant;
 
 use super::partner::{Partner, PartnerFailure};
 use super::scope::RequestScope;
@@ -37,6 +36,9 @@ pub struct LinkedRecords {
     /// Not had: `None` when the partner says it has no such record, else the
     /// organisation that failed, as clients may see it named.
     pub missing: Vec<(LinkedId, Option<String>)>,
+    /// Other records the partners gave along (a GP Connect practice gives the
+    /// patient's whole record), in facade form: to judge by, never to show.
+    pub context: Vec<Value>,
 }
 
 impl Federation {
@@ -87,7 +89,7 @@ impl Federation {
             let patients = patients.get(&partner_id).unwrap_or(&empty);
             Some(async move {
                 let outcome =
-                    bounded(&partner, deadline, self.fetch_at(&partner, &ids, deadline)).await;
+                    bounded(&partner, deadline, self.fetch_at(&partner, &ids, scope)).await;
                 (partner, ids, patients, outcome)
             })
         });
@@ -98,6 +100,18 @@ impl Federation {
                 let every: Vec<&str> = ids.iter().map(|(t, _)| t.as_str()).collect();
                 (Vec::new(), every.into_iter().map(str::to_string).collect())
             });
+            let context = self.context(&partner, patients);
+            let wanted_local = |r: &Value| {
+                ids.iter().any(|(t, id)| {
+                    r["resourceType"] == t.as_str()
+                        && split_facade_id(id).is_some_and(|(_, local)| r["id"] == local)
+                })
+            };
+            for mut along in fetched.iter().filter(|r| !wanted_local(r)).cloned() {
+                if to_facade_form(&mut along, &context).is_ok() {
+                    records.context.push(along);
+                }
+            }
             for (type_name, id) in ids {
                 if failed.contains(&type_name) {
                     records
@@ -116,7 +130,6 @@ impl Federation {
                         continue;
                     }
                 };
-                let context = self.context(&partner, patients);
                 match to_facade_form(&mut record, &context) {
                     Ok(()) => records.found.push(record),
                     Err(_) => records.missing.push(((type_name, id), None)),
@@ -132,7 +145,7 @@ impl Federation {
         &self,
         partner: &Arc<Partner>,
         ids: &[LinkedId],
-        deadline: Instant,
+        scope: &RequestScope,
     ) -> Result<(Vec<Value>, Vec<String>), PartnerFailure> {
         let mut by_type: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (type_name, id) in ids {
@@ -141,7 +154,7 @@ impl Federation {
             }
         }
         let fetches = by_type.into_iter().map(|(type_name, locals)| async move {
-            let outcome = self.fetch_type(partner, type_name, &locals, deadline).await;
+            let outcome = self.fetch_type(partner, type_name, &locals, scope).await;
             (type_name, outcome)
         });
         let mut found = Vec::new();
@@ -161,13 +174,19 @@ impl Federation {
         partner: &Arc<Partner>,
         type_name: &str,
         locals: &[&str],
-        deadline: Instant,
+        scope: &RequestScope,
     ) -> Result<Vec<Value>, PartnerFailure> {
         let max = self.limits.max_response_bytes;
         let mut found = Vec::new();
         let mapping = match &partner.source {
             Source::Fhir => None,
             Source::Legacy(mapping) => Some(mapping),
+            // The patient's structured record: held for this request, or fetched.
+            Source::GpConnect(practice) => {
+                return practice
+                    .records_of(partner, type_name, locals, scope, max)
+                    .await;
+            }
         };
         if let Some(mapping) = mapping {
             // A legacy system has no batch read: its records of that type for each
@@ -183,7 +202,7 @@ impl Federation {
             patients.dedup();
             for patient in patients {
                 let subject = self
-                    .nhs_number_at(partner, deadline, patient)
+                    .nhs_number_at(partner, scope, patient)
                     .await
                     .map_err(|_| PartnerFailure::Unreachable)?;
                 let query = [("patient".to_string(), patient.to_string())];

@@ -9,6 +9,7 @@ pub mod cursor;
 mod directory;
 pub mod exchange;
 mod fhir;
+pub mod gp_connect;
 pub mod identity;
 pub mod legacy;
 pub mod linked;
@@ -41,7 +42,7 @@ use identity::{LocalIds, PatientLinks, nhs_number_of};
 use legacy::PartnerMappings;
 use linked::PatientIds;
 use partner::{ExchangeLimits, Partner, PartnerFailure};
-use report::{PartnerReport, PartnerStatus};
+use report::{Notice, PartnerReport, PartnerStatus};
 use scope::{OnBehalfOf, RequestScope};
 use source::Source;
 
@@ -76,6 +77,22 @@ pub fn load_credentials(config: &Config) -> Result<PartnerCredentials, String> {
                 .map_err(|e| format!("partners '{}' credentials: {e}", p.id))
         })
         .collect()
+}
+
+/// Reaches a GP Connect partner's capability statement with the Spine headers, its
+/// credentials and a consumer JWT, as `shcr-facade check` does.
+pub async fn check_gp_connect(
+    config: &crate::config::PartnerConfig,
+    credentials: Arc<Credentials>,
+    deployment_id: &str,
+) -> Result<Duration, String> {
+    let gp_connect = config
+        .gp_connect
+        .as_ref()
+        .ok_or("no gp_connect addressing")?;
+    let practice = gp_connect::Practice::new(gp_connect);
+    let partner = Partner::from_config(config, credentials, Source::Fhir, deployment_id);
+    practice.check(&partner).await
 }
 
 /// One resource type's search at one partner.
@@ -154,9 +171,12 @@ impl Federation {
                     .get(&p.id)
                     .cloned()
                     .unwrap_or_else(|| Arc::new(Credentials::none()));
-                let source = match mappings.get(&p.id) {
-                    Some(mapping) => Source::Legacy(mapping.clone()),
-                    None => Source::Fhir,
+                let source = match (&p.gp_connect, mappings.get(&p.id)) {
+                    (Some(gp_connect), _) => {
+                        Source::GpConnect(Arc::new(gp_connect::Practice::new(gp_connect)))
+                    }
+                    (None, Some(mapping)) => Source::Legacy(mapping.clone()),
+                    (None, None) => Source::Fhir,
                 };
                 Arc::new(Partner::from_config(p, credentials, source, deployment_id))
             })
@@ -192,6 +212,7 @@ impl Federation {
         scope: &RequestScope,
     ) -> Result<Gathered, StoreError> {
         let deadline = scope.deadline;
+        scope.expect(types.iter().copied());
         let known = self.links.known(nhs).await?;
         let consulted = self
             .partners
@@ -205,7 +226,7 @@ impl Federation {
                     let (ids, learned, unmapped) = match remembered {
                         Some(ids) => (ids, false, 0),
                         None => {
-                            let found = self.lookup_patient(partner, nhs).await?;
+                            let found = self.lookup_patient(partner, nhs, scope).await?;
                             (ids_of(&found.resources), true, found.unmapped)
                         }
                     };
@@ -218,7 +239,7 @@ impl Federation {
                                 t,
                                 partner
                                     .source
-                                    .search(partner, t, &q, Some(nhs), self.limits)
+                                    .search(partner, t, &q, Some(nhs), self.limits, scope)
                                     .await,
                             )
                         })
@@ -272,7 +293,7 @@ impl Federation {
     ) -> (PartnerReport, Vec<Value>) {
         let report = |status| PartnerReport::new(partner.clone(), status, latency);
         let exchange = match outcome {
-            Err(failure) => return (report(PartnerStatus::Failed(failure)), Vec::new()),
+            Err(failure) => return (report(PartnerStatus::failed(failure)), Vec::new()),
             Ok(exchange) => exchange,
         };
         let mut summary = report(match exchange.ids.is_empty() {
@@ -291,7 +312,10 @@ impl Federation {
             match result {
                 Ok(pages) => {
                     if pages.truncated {
-                        summary.absorb(report(PartnerStatus::Incomplete));
+                        summary.note(Notice::more_pages());
+                    }
+                    for notice in pages.notices {
+                        summary.note(notice);
                     }
                     summary.rejected.unmapped += pages.unmapped;
                     accepted.extend(self.accept(
@@ -302,7 +326,7 @@ impl Federation {
                         &mut summary,
                     ));
                 }
-                Err(failure) => summary.absorb(report(PartnerStatus::Failed(failure))),
+                Err(failure) => summary.absorb(report(PartnerStatus::failed(failure))),
             }
         }
         (summary, accepted)
@@ -329,18 +353,20 @@ impl Federation {
                 let outcome = bounded(partner, deadline, async {
                     match named {
                         Some(numbers) => {
-                            let lookups =
-                                numbers.iter().map(|nhs| self.lookup_patient(partner, nhs));
+                            let lookups = numbers
+                                .iter()
+                                .map(|nhs| self.lookup_patient(partner, nhs, scope));
                             let mut found = partner::Pages::default();
                             for result in join_all(lookups).await {
                                 let pages = result?;
                                 found.resources.extend(pages.resources);
                                 found.unmapped += pages.unmapped;
+                                found.notices.extend(pages.notices);
                             }
                             Ok(found)
                         }
                         None => match patient_query(request, partner) {
-                            Some(query) => self.search_patients(partner, &query).await,
+                            Some(query) => self.search_patients(partner, &query, scope).await,
                             None => Ok(partner::Pages::default()),
                         },
                     }
@@ -357,7 +383,7 @@ impl Federation {
                 Err(failure) => {
                     gathered.reports.push(PartnerReport::new(
                         partner.clone(),
-                        PartnerStatus::Failed(failure),
+                        PartnerStatus::failed(failure),
                         latency,
                     ));
                     continue;
@@ -370,6 +396,9 @@ impl Federation {
             };
             let mut report = PartnerReport::new(partner.clone(), status, latency);
             report.rejected.unmapped = found.unmapped;
+            for notice in found.notices {
+                report.note(notice);
+            }
             // A named patient the partner did not return is not known there.
             for nhs in named.iter().flatten() {
                 learned
@@ -424,6 +453,7 @@ impl Federation {
         scope: &RequestScope,
     ) -> Result<ReadRecord, ReadFailure> {
         let deadline = scope.deadline;
+        scope.expect([resource_type]);
         let (partner_id, local_id) = split_facade_id(facade_id).ok_or(ReadFailure::NotFound)?;
         let partner = self
             .partners
@@ -434,8 +464,10 @@ impl Federation {
             partner: partner.clone(),
             failure,
         };
-        // Directory records belong to no patient.
-        if resource_type.is_directory() {
+        let patient_local = partner.source.patient_in_id(local_id);
+        // Directory records belong to no patient, unless they come in one patient's
+        // record (GP Connect's do).
+        if resource_type.is_directory() && patient_local.is_none() {
             let mut resource = bounded(
                 partner,
                 deadline,
@@ -445,6 +477,7 @@ impl Federation {
                     local_id,
                     None,
                     self.limits.max_response_bytes,
+                    scope,
                 ),
             )
             .await
@@ -457,33 +490,40 @@ impl Federation {
                 patients: PatientIds::new(),
             });
         }
-        // A legacy record's local id starts with its patient's id there: the patient
-        // whose records are fetched again to find it.
-        let subject = match partner.source.patient_in_id(local_id) {
+        // A legacy or GP Connect record's local id starts with its patient's id
+        // there: the patient whose records are fetched again to find it.
+        let subject = match patient_local {
             Some(patient) => {
-                let nhs = self.nhs_number_at(partner, deadline, patient).await?;
+                let nhs = self.nhs_number_at(partner, scope, patient).await?;
                 Some(nhs.ok_or(ReadFailure::NotFound)?)
             }
             None => None,
         };
         let Some(mut resource) = self
-            .read_at(partner, deadline, resource_type, local_id, subject.as_ref())
+            .read_at(partner, scope, resource_type, local_id, subject.as_ref())
             .await
             .map_err(failed)?
         else {
             return Err(ReadFailure::NotFound);
         };
         let mut patients = HashMap::new();
-        for local in patient_references(&resource, resource_type) {
-            let nhs = self.nhs_number_at(partner, deadline, &local).await?;
-            patients.extend(nhs.map(|nhs| (local, nhs)));
+        let references = match (resource_type.is_directory(), patient_local, &subject) {
+            // A directory record in one patient's record is theirs to see.
+            (true, Some(patient), Some(nhs)) => {
+                patients.insert(patient.to_string(), nhs.clone());
+                Vec::new()
+            }
+            _ => patient_references(&resource, resource_type),
+        };
+        for local in &references {
+            let nhs = self.nhs_number_at(partner, scope, local).await?;
+            patients.extend(nhs.map(|nhs| (local.clone(), nhs)));
         }
         // A record that cannot be tied to one patient's NHS number is not served (as
         // a search would not return one naming two patients).
         let mut named: Vec<&NhsNumber> = patients.values().collect();
         named.sort();
         named.dedup();
-        let references = patient_references(&resource, resource_type);
         if named.len() != 1 || references.iter().any(|r| !patients.contains_key(r)) {
             return Err(ReadFailure::NotFound);
         }
@@ -500,14 +540,17 @@ impl Federation {
     async fn nhs_number_at(
         &self,
         partner: &Arc<Partner>,
-        deadline: Instant,
+        scope: &RequestScope,
         local: &str,
     ) -> Result<Option<NhsNumber>, ReadFailure> {
+        if let Some(nhs) = partner.source.nhs_number_in(local) {
+            return Ok(Some(nhs));
+        }
         if let Some(nhs) = self.links.nhs_number(&partner.id, local).await? {
             return Ok(Some(nhs));
         }
         let nhs = self
-            .read_at(partner, deadline, ResourceType::patient(), local, None)
+            .read_at(partner, scope, ResourceType::patient(), local, None)
             .await
             .map_err(|failure| ReadFailure::Partner {
                 partner: partner.clone(),
@@ -531,7 +574,7 @@ impl Federation {
     async fn read_at(
         &self,
         partner: &Partner,
-        deadline: Instant,
+        scope: &RequestScope,
         resource_type: ResourceType,
         local_id: &str,
         subject: Option<&NhsNumber>,
@@ -539,10 +582,10 @@ impl Federation {
         let max = self.limits.max_response_bytes;
         bounded(
             partner,
-            deadline,
+            scope.deadline,
             partner
                 .source
-                .read(partner, resource_type, local_id, subject, max),
+                .read(partner, resource_type, local_id, subject, max, scope),
         )
         .await
     }
@@ -597,12 +640,13 @@ impl Federation {
         &self,
         partner: &Partner,
         nhs: &NhsNumber,
+        scope: &RequestScope,
     ) -> Result<partner::Pages, PartnerFailure> {
         let query = [(
             "identifier".to_string(),
             format!("{NHS_NUMBER_SYSTEM}|{nhs}"),
         )];
-        let mut pages = self.search_patients(partner, &query).await?;
+        let mut pages = self.search_patients(partner, &query, scope).await?;
         pages.resources.retain(|p| {
             p["resourceType"] == "Patient"
                 && p["id"].is_string()
@@ -616,10 +660,18 @@ impl Federation {
         &self,
         partner: &Partner,
         query: &[(String, String)],
+        scope: &RequestScope,
     ) -> Result<partner::Pages, PartnerFailure> {
         partner
             .source
-            .search(partner, ResourceType::patient(), query, None, self.limits)
+            .search(
+                partner,
+                ResourceType::patient(),
+                query,
+                None,
+                self.limits,
+                scope,
+            )
             .await
     }
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::credentials::Credentials;
+use super::report::Notice;
 use super::source::Source;
 use crate::config::PartnerConfig;
 use crate::fhir::ResourceType;
@@ -157,6 +158,16 @@ pub enum PartnerFailure {
     CredentialsRefused,
     #[error("is a Shared Care Record this request has already passed through")]
     LoopRefused,
+    /// The patient dissented from sharing at the practice (GP Connect
+    /// `NO_PATIENT_CONSENT`): not a fault, and not an objection recorded here.
+    #[error("holds a record the patient has asked not to be shared beyond it")]
+    PatientDissent,
+    /// The partner's protocol must name the requesting professional and their
+    /// organisation, and this request (a backend service's) names none.
+    #[error(
+        "shares its record only with a named professional acting for a named organisation, which this request does not give"
+    )]
+    UserRequired,
 }
 
 /// Limits applied to every partner exchange.
@@ -173,8 +184,10 @@ pub struct Pages {
     pub resources: Vec<Value>,
     /// More pages were on offer than the facade follows, or a next link was refused.
     pub truncated: bool,
-    /// Legacy records that did not map to FHIR R4, left out.
+    /// Records that did not convert to FHIR R4 (legacy, GP Connect), left out.
     pub unmapped: usize,
+    /// What the partner said of its answer that the professional should know.
+    pub notices: Vec<Notice>,
 }
 
 #[cfg(test)]
@@ -193,6 +206,7 @@ mod tests {
                 timeout_ms: 100,
                 mapping: None,
                 credentials: Default::default(),
+                gp_connect: None,
             },
             std::sync::Arc::new(crate::federation::credentials::Credentials::none()),
             crate::federation::source::Source::Fhir,

@@ -42,8 +42,7 @@ impl Federation {
         }
         let asks = by_partner.into_iter().filter_map(|(partner_id, locals)| {
             let partner = self.partner(partner_id)?;
-            if !partner.source.searches_by_parameter() || !partner.resource_types.contains(&source)
-            {
+            if !partner.source.answers_references() || !partner.resource_types.contains(&source) {
                 return None;
             }
             let mut query = vec![(param.partner_code.clone(), locals.join(","))];
@@ -60,7 +59,7 @@ impl Federation {
                     deadline,
                     partner
                         .source
-                        .search(partner, source, &query, None, self.limits),
+                        .search(partner, source, &query, None, self.limits, scope),
                 )
                 .await;
                 (partner, local_patients, outcome, started.elapsed())
@@ -75,7 +74,7 @@ impl Federation {
                 Err(failure) => {
                     gathered.reports.push(PartnerReport::new(
                         partner.clone(),
-                        PartnerStatus::Failed(failure),
+                        PartnerStatus::failed(failure),
                         latency,
                     ));
                     continue;

@@ -20,15 +20,29 @@ pub enum PartnerStatus {
     Incomplete,
     /// Does not hold a record for this patient, so was not asked further.
     PatientNotKnown,
+    /// The patient asked the partner (their GP practice) not to share its record.
+    PatientDissent,
     Failed(PartnerFailure),
 }
 
 impl PartnerStatus {
+    /// What a failed exchange makes of the partner's status: a dissent is the
+    /// patient's choice, not a failure.
+    pub fn failed(failure: PartnerFailure) -> PartnerStatus {
+        match failure {
+            PartnerFailure::PatientDissent => PartnerStatus::PatientDissent,
+            other => PartnerStatus::Failed(other),
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             PartnerStatus::Ok => "ok",
             PartnerStatus::Incomplete => "incomplete",
             PartnerStatus::PatientNotKnown => "patient-not-known",
+            PartnerStatus::PatientDissent => "patient-dissent",
+            PartnerStatus::Failed(PartnerFailure::PatientDissent) => "patient-dissent",
+            PartnerStatus::Failed(PartnerFailure::UserRequired) => "user-required",
             PartnerStatus::Failed(PartnerFailure::TimedOut) => "timeout",
             PartnerStatus::Failed(PartnerFailure::Unreachable) => "unreachable",
             PartnerStatus::Failed(PartnerFailure::HttpStatus(_)) => "error-response",
@@ -37,6 +51,38 @@ impl PartnerStatus {
             PartnerStatus::Failed(PartnerFailure::CredentialsRefused) => "credentials-refused",
             PartnerStatus::Failed(PartnerFailure::LoopRefused) => "loop-refused",
         }
+    }
+}
+
+/// Why a partner's answer may not be its whole record, for the professional.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    /// Records the partner holds are known to be missing from this result (its
+    /// status is then `incomplete`); else the partner's own record may be.
+    pub incomplete: bool,
+}
+
+impl Notice {
+    pub fn warning(text: impl Into<String>) -> Notice {
+        Notice {
+            text: text.into(),
+            incomplete: false,
+        }
+    }
+
+    pub fn incomplete(text: impl Into<String>) -> Notice {
+        Notice {
+            text: text.into(),
+            incomplete: true,
+        }
+    }
+
+    /// More pages than the facade follows.
+    pub fn more_pages() -> Notice {
+        Notice::incomplete(
+            "holds more records than the facade gathers in one search; narrow the search to see the rest",
+        )
     }
 }
 
@@ -63,6 +109,8 @@ pub struct PartnerReport {
     pub latency: Duration,
     pub entries: usize,
     pub rejected: Rejected,
+    /// Each once, in the order said.
+    pub notices: Vec<Notice>,
 }
 
 impl PartnerReport {
@@ -73,6 +121,18 @@ impl PartnerReport {
             latency,
             entries: 0,
             rejected: Rejected::default(),
+            notices: Vec::new(),
+        }
+    }
+
+    /// Takes note of what the partner said; an incomplete answer makes the partner's
+    /// status incomplete unless it is already worse.
+    pub fn note(&mut self, notice: Notice) {
+        if notice.incomplete && matches!(self.status, PartnerStatus::Ok) {
+            self.status = PartnerStatus::Incomplete;
+        }
+        if !self.notices.contains(&notice) {
+            self.notices.push(notice);
         }
     }
 
@@ -84,11 +144,16 @@ impl PartnerReport {
         self.rejected.other_patient += other.rejected.other_patient;
         self.rejected.unusable += other.rejected.unusable;
         self.rejected.unmapped += other.rejected.unmapped;
+        for notice in other.notices {
+            if !self.notices.contains(&notice) {
+                self.notices.push(notice);
+            }
+        }
         let rank = |s: &PartnerStatus| match s {
             PartnerStatus::Failed(_) => 3,
             PartnerStatus::Incomplete => 2,
             PartnerStatus::Ok => 1,
-            PartnerStatus::PatientNotKnown => 0,
+            PartnerStatus::PatientNotKnown | PartnerStatus::PatientDissent => 0,
         };
         if rank(&other.status) > rank(&self.status) {
             self.status = other.status;
@@ -122,15 +187,22 @@ impl PartnerReport {
                 let code = match failure {
                     PartnerFailure::TimedOut => "timeout",
                     PartnerFailure::TooLarge => "too-costly",
+                    PartnerFailure::UserRequired => "security",
                     _ => "transient",
                 };
                 issues.push(Issue::warning(code, format!("{label} {failure}; its records are missing from this result")));
             }
-            PartnerStatus::Incomplete => issues.push(Issue::warning(
-                "incomplete",
-                format!("{label} has more records than the facade gathers in one search; narrow the search to see the rest"),
+            PartnerStatus::PatientDissent => issues.push(Issue::warning(
+                "suppressed",
+                format!("{label}: the patient has asked their GP practice not to share their GP record, so it is not available through the Shared Care Record; records from other organisations are shown as usual"),
             )),
             _ => {}
+        }
+        for notice in &self.notices {
+            issues.push(Issue::warning(
+                "incomplete",
+                format!("{label}: {}", notice.text),
+            ));
         }
         let r = self.rejected;
         for (count, what) in [
@@ -166,6 +238,7 @@ mod tests {
                 timeout_ms: 100,
                 mapping: None,
                 credentials: Default::default(),
+                gp_connect: None,
             },
             std::sync::Arc::new(crate::federation::credentials::Credentials::none()),
             crate::federation::source::Source::Fhir,
@@ -188,7 +261,7 @@ mod tests {
             assert_eq!(summary.status, failed);
         }
         let mut summary = report(PartnerStatus::Ok);
-        summary.absorb(report(PartnerStatus::Incomplete));
+        summary.note(Notice::more_pages());
         assert_eq!(summary.status, PartnerStatus::Incomplete);
         let issues = summary.issues();
         assert_eq!(issues.len(), 2, "the report and a warning");
@@ -220,10 +293,12 @@ mod tests {
             PartnerStatus::Failed(PartnerFailure::TooLarge),
             PartnerStatus::Failed(PartnerFailure::CredentialsRefused),
             PartnerStatus::Failed(PartnerFailure::LoopRefused),
+            PartnerStatus::PatientDissent,
+            PartnerStatus::Failed(PartnerFailure::UserRequired),
         ];
         for status in statuses {
             assert!(defined.contains(&status.code()), "{}", status.code());
         }
-        assert_eq!(defined.len(), 10);
+        assert_eq!(defined.len(), 12);
     }
 }

@@ -3,18 +3,21 @@
 //! requesting clinician), and the structured records already fetched for it, so that a
 //! GP Connect practice is asked once per request however many types it needs.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::fhir::NhsNumber;
+use crate::fhir::{NhsNumber, ResourceType};
 
 /// The person (or system) a request is made for. Never their token: that is not
 /// forwarded; only what a partner's protocol asks to be told.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OnBehalfOf {
+    /// Who the token was issued to (its `sub`), as their identity provider knows them.
+    pub subject: String,
     /// The professional's SDS user id (CIS2 `uid`), when the token carries one.
     pub user_id: Option<String>,
     /// The SDS role profile id of the role they act in (CIS2 `selected_roleid`).
@@ -26,13 +29,18 @@ pub struct OnBehalfOf {
     pub system: bool,
 }
 
+/// Something fetched once for a request, under its own lock while it is fetched.
+type Slot = Arc<Mutex<Option<Arc<dyn Any + Send + Sync>>>>;
+
 /// One request's partner calls.
 pub struct RequestScope {
     pub deadline: Instant,
     pub on_behalf_of: OnBehalfOf,
-    /// Structured records fetched for this request, by partner id and patient, each
-    /// with the groups it was asked for.
-    structured: Mutex<HashMap<(String, NhsNumber), Arc<dyn std::any::Any + Send + Sync>>>,
+    /// Every type the request will gather, so that a partner answering all types in
+    /// one call (GP Connect) is asked for them all at once.
+    expected: std::sync::Mutex<Vec<ResourceType>>,
+    /// Structured records fetched for this request, by partner id and patient.
+    structured: std::sync::Mutex<HashMap<(String, NhsNumber), Slot>>,
 }
 
 impl RequestScope {
@@ -40,12 +48,29 @@ impl RequestScope {
         RequestScope {
             deadline,
             on_behalf_of,
-            structured: Mutex::new(HashMap::new()),
+            expected: std::sync::Mutex::new(Vec::new()),
+            structured: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
+    /// Says that the request will gather records of `types`.
+    pub fn expect(&self, types: impl IntoIterator<Item = ResourceType>) {
+        let mut expected = self.expected.lock().expect("expected types lock");
+        for t in types {
+            if !expected.contains(&t) {
+                expected.push(t);
+            }
+        }
+    }
+
+    pub fn expected(&self) -> Vec<ResourceType> {
+        self.expected.lock().expect("expected types lock").clone()
+    }
+
     /// What `fetch` gives for this partner and patient, fetched once per request
-    /// unless `covers` says the record kept does not hold what is needed now.
+    /// unless `covers` says what is kept does not hold what is needed now (then
+    /// `fetch` is given what is kept, to ask for more). Concurrent askers for the
+    /// same partner and patient wait for the one fetch.
     pub async fn structured<T, F, Fut>(
         &self,
         partner_id: &str,
@@ -55,19 +80,25 @@ impl RequestScope {
     ) -> Arc<T>
     where
         T: Send + Sync + 'static,
-        F: FnOnce() -> Fut,
+        F: FnOnce(Option<Arc<T>>) -> Fut,
         Fut: std::future::Future<Output = T>,
     {
-        let key = (partner_id.to_string(), nhs.clone());
-        let kept = self.structured.lock().await.get(&key).cloned();
-        if let Some(found) = kept.and_then(|any| any.downcast::<T>().ok())
-            && covers(&found)
+        let slot = self
+            .structured
+            .lock()
+            .expect("structured records lock")
+            .entry((partner_id.to_string(), nhs.clone()))
+            .or_default()
+            .clone();
+        let mut held = slot.lock().await;
+        let kept = held.clone().and_then(|any| any.downcast::<T>().ok());
+        if let Some(found) = &kept
+            && covers(found)
         {
-            return found;
+            return found.clone();
         }
-        // Not held while fetching: other partners' calls go on meanwhile.
-        let fetched = Arc::new(fetch().await);
-        self.structured.lock().await.insert(key, fetched.clone());
+        let fetched = Arc::new(fetch(kept).await);
+        *held = Some(fetched.clone() as Arc<dyn Any + Send + Sync>);
         fetched
     }
 }

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::fhir;
+use super::gp_connect::{self, Practice};
 use super::legacy::{self, Mapping};
 use super::partner::{ExchangeLimits, Pages, Partner, PartnerFailure};
+use super::scope::RequestScope;
 use crate::fhir::{NhsNumber, ResourceType};
 
 /// What kind of system a partner is.
@@ -18,6 +20,8 @@ pub enum Source {
     Fhir,
     /// A system with its own JSON API, read through a mapping file and templates.
     Legacy(Arc<Mapping>),
+    /// A GP practice's structured record, one call per request and patient.
+    GpConnect(Arc<Practice>),
 }
 
 impl Source {
@@ -26,16 +30,20 @@ impl Source {
         match self {
             Source::Fhir => "fhir",
             Source::Legacy(_) => "legacy",
+            Source::GpConnect(_) => "gp-connect",
         }
     }
 
     /// Can it be searched by any parameter (demographics, identifiers, references),
     /// not only for one patient's records?
     pub fn searches_by_parameter(&self) -> bool {
-        match self {
-            Source::Fhir => true,
-            Source::Legacy(_) => false,
-        }
+        matches!(self, Source::Fhir)
+    }
+
+    /// Can it find a patient's records that point at some of its others (for
+    /// `_revinclude`)? GP Connect can, from the patient's whole record.
+    pub fn answers_references(&self) -> bool {
+        matches!(self, Source::Fhir | Source::GpConnect(_))
     }
 
     /// One type's records: for a patient (`subject`, and their ids there in `query`),
@@ -47,12 +55,18 @@ impl Source {
         query: &[(String, String)],
         subject: Option<&NhsNumber>,
         limits: ExchangeLimits,
+        scope: &RequestScope,
     ) -> Result<Pages, PartnerFailure> {
+        let max = limits.max_response_bytes;
         match self {
             Source::Fhir => fhir::search(partner, resource_type, query, limits).await,
             Source::Legacy(mapping) => {
-                let max = limits.max_response_bytes;
                 legacy::search(partner, mapping, resource_type, query, subject, max).await
+            }
+            Source::GpConnect(practice) => {
+                practice
+                    .search(partner, resource_type, query, subject, scope, max)
+                    .await
             }
         }
     }
@@ -66,6 +80,7 @@ impl Source {
         local_id: &str,
         subject: Option<&NhsNumber>,
         max_bytes: usize,
+        scope: &RequestScope,
     ) -> Result<Option<Value>, PartnerFailure> {
         match self {
             Source::Fhir => fhir::read(partner, resource_type, local_id, max_bytes).await,
@@ -80,6 +95,11 @@ impl Source {
                 )
                 .await
             }
+            Source::GpConnect(practice) => {
+                practice
+                    .read(partner, resource_type, local_id, scope, max_bytes)
+                    .await
+            }
         }
     }
 
@@ -89,6 +109,16 @@ impl Source {
         match self {
             Source::Fhir => None,
             Source::Legacy(_) => local_id.split_once('.').map(|(patient, _)| patient),
+            Source::GpConnect(_) => Some(local_id.split_once('.').map_or(local_id, |(p, _)| p)),
+        }
+    }
+
+    /// The NHS number a local patient id is, where the kind makes it so (a GP
+    /// Connect patient's local id is their NHS number).
+    pub fn nhs_number_in(&self, local_patient_id: &str) -> Option<NhsNumber> {
+        match self {
+            Source::GpConnect(_) => gp_connect::patient_in_id(local_patient_id),
+            _ => None,
         }
     }
 }

@@ -48,7 +48,7 @@ pub enum ApiError {
         method: String,
         allowed: &'static str,
     },
-    #[error("{organisation} {failure}; try again later")]
+    #[error("{organisation} {failure}{}", retry_hint(.failure))]
     PartnerUnavailable {
         organisation: String,
         failure: PartnerFailure,
@@ -110,6 +110,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Whether asking again may help: not when the patient dissented at the partner or
+/// the request names no professional.
+fn retry_hint(failure: &PartnerFailure) -> &'static str {
+    match failure {
+        PartnerFailure::PatientDissent | PartnerFailure::UserRequired => "",
+        _ => "; try again later",
+    }
+}
+
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
@@ -129,6 +138,11 @@ impl ApiError {
                 failure: PartnerFailure::TimedOut,
                 ..
             } => StatusCode::GATEWAY_TIMEOUT,
+            // Not a fault to retry: the patient's choice there, or no professional named.
+            ApiError::PartnerUnavailable {
+                failure: PartnerFailure::PatientDissent | PartnerFailure::UserRequired,
+                ..
+            } => StatusCode::FORBIDDEN,
             ApiError::PartnerUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unrepresentable | ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -186,6 +200,14 @@ impl ApiError {
                 failure: PartnerFailure::TimedOut,
                 ..
             } => "timeout",
+            ApiError::PartnerUnavailable {
+                failure: PartnerFailure::PatientDissent,
+                ..
+            } => "suppressed",
+            ApiError::PartnerUnavailable {
+                failure: PartnerFailure::UserRequired,
+                ..
+            } => "forbidden",
             ApiError::PartnerUnavailable { .. } => "transient",
             ApiError::Unrepresentable | ApiError::Internal => "exception",
             ApiError::Unavailable => "transient",

@@ -111,6 +111,9 @@ async fn run(
         types.contains(&ResourceType::patient()) && permitted(&ResourceType::patient());
     let scope = super::scope(state, &principal);
     let scope = &scope;
+    // Said before the patient is read beside them: a partner answering every type
+    // in one call (GP Connect) is then asked once.
+    scope.expect(clinical.iter().copied());
     let (patient, gathered) = tokio::join!(
         async {
             match wants_patient {

@@ -26,8 +26,10 @@ impl LinkSource for PartnerLinks<'_> {
             .federation
             .fetch_linked(wanted, &self.patients, self.scope)
             .await;
+        let mut records = linked.found;
+        records.extend(linked.context);
         Fetched {
-            records: linked.found,
+            records,
             unavailable: linked
                 .missing
                 .into_iter()

@@ -86,6 +86,7 @@ pub fn scope(state: &AppState, principal: &Principal) -> RequestScope {
     let role = principal.roles.first();
     let system = principal.roles.is_empty();
     state.federation.scope(OnBehalfOf {
+        subject: principal.subject.clone(),
         user_id: principal.user_id.clone(),
         role_profile_id: role.and_then(|r| r.profile_id.clone()),
         name: principal.name.clone(),

@@ -111,6 +111,7 @@ async fn search(
     }
     let scope = super::scope(state, &principal);
     let scope = &scope;
+    scope.expect(std::iter::once(resource_type).chain(request.included_types()));
     let (candidates, in_hand, reports, patients) = match &request.patient {
         Some(_) if outside_cohort => Default::default(),
         Some(nhs) => {

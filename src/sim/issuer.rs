@@ -224,6 +224,7 @@ impl IssuerState {
         match profile {
             Profile::Clinician | Profile::SmartApp => {
                 claims["name"] = json!("Dr Dev Clinician");
+                claims["uid"] = json!("555000111222");
                 claims["selected_roleid"] = json!("555021935107");
                 claims["nhsid_nrbac_roles"] = json!([
                     {"person_roleid": "555021935107", "org_code": "RX1",
@@ -234,6 +235,7 @@ impl IssuerState {
             }
             Profile::PrivacyOfficer => {
                 claims["name"] = json!("Dev Privacy Officer");
+                claims["uid"] = json!("555000111333");
                 claims["selected_roleid"] = json!("555021937109");
                 claims["nhsid_nrbac_roles"] = json!([
                     {"person_roleid": "555021937109", "org_code": "RX1",

@@ -4,6 +4,7 @@
 
 mod data;
 mod faults;
+pub mod gp_connect;
 pub mod issuer;
 pub mod legacy;
 
@@ -16,6 +17,7 @@ use serde_json::{Value, json};
 
 pub use data::PartnerData;
 pub use faults::Faults;
+pub use gp_connect::{GpConnectPractice, PracticeRecords};
 pub use legacy::{CouncilData, LegacyPartner};
 
 use crate::fhir::ResourceType;

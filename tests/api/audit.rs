@@ -115,9 +115,9 @@ async fn each_request_leaves_one_event_saying_who_what_and_why() {
         .iter()
         .filter(|e| e["type"]["code"] == "3")
         .count();
-    // Every partner consulted: the three that hold Observations (the council holds
+    // Every partner consulted: the four that hold Observations (the council holds
     // none, and is not asked).
-    assert_eq!(partners, 3);
+    assert_eq!(partners, 4);
     let query = event["entity"]
         .as_array()
         .unwrap()

@@ -77,6 +77,7 @@ impl Region {
             ],
             timeout_ms: 2500,
             mapping: None,
+            gp_connect: None,
             credentials: CredentialsConfig {
                 kind: CredentialsKind::Bearer,
                 token_file: Some(token_file.to_path_buf()),

@@ -53,7 +53,12 @@ pub fn with_partners_of(h: &Harness, mut config: String) -> String {
             &h.sim(partner).base_url,
         );
     }
-    config.replace("http://127.0.0.1:9004/api/v1", &h.council().base_url)
+    config
+        .replace("http://127.0.0.1:9004/api/v1", &h.council().base_url)
+        .replace(
+            "http://127.0.0.1:9005/B82005/STU3/1/gpconnect/structured",
+            &h.practice().base_url,
+        )
 }
 
 #[test]

@@ -11,7 +11,9 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use shcr_facade::config::{Config, IssuerConfig};
 use shcr_facade::sim::issuer::{DevIssuer, Profile, TokenRequest};
-use shcr_facade::sim::{CouncilData, Faults, LegacyPartner, PartnerData, SimPartner};
+use shcr_facade::sim::{
+    CouncilData, Faults, GpConnectPractice, LegacyPartner, PartnerData, PracticeRecords, SimPartner,
+};
 
 pub const ALICE: &str = "9990000018";
 pub const GP: &str = "riverside-gp";
@@ -20,6 +22,9 @@ pub const COMMUNITY: &str = "valley-community";
 /// The council's social-care system, a legacy (non-FHIR) partner.
 pub const COUNCIL: &str = "eastshire-asc";
 pub const COUNCIL_ODS: &str = "LA909";
+/// The GP practice answering GP Connect Access Record: Structured (FHIR STU3).
+pub const PRACTICE: &str = "meadowbank-gp";
+pub const PRACTICE_ODS: &str = "B82005";
 /// The audience every test facade expects (instances of one deployment share it).
 pub const AUDIENCE: &str = "https://shcr.test/fhir";
 
@@ -33,6 +38,7 @@ pub struct Harness {
     _database: tempfile::TempDir,
     sims: Vec<(String, SimPartner)>,
     council: Option<LegacyPartner>,
+    practice: Option<GpConnectPractice>,
     facade: ServerHandle,
 }
 
@@ -136,6 +142,15 @@ impl Harness {
             }
             None => None,
         };
+        let practice = match config.partners.iter_mut().find(|p| p.id == PRACTICE) {
+            Some(partner) => {
+                let sim = GpConnectPractice::start(practice_records(), Faults::default())
+                    .expect("the GP Connect practice starts");
+                partner.base_url = sim.base_url.clone();
+                Some(sim)
+            }
+            None => None,
+        };
         let (base, facade) = start_facade(config.clone());
         Harness {
             base,
@@ -145,7 +160,21 @@ impl Harness {
             _database: database,
             sims,
             council,
+            practice,
             facade,
+        }
+    }
+
+    pub fn practice(&self) -> &GpConnectPractice {
+        self.practice
+            .as_ref()
+            .expect("the GP Connect practice is a partner")
+    }
+
+    /// Stops the GP Connect practice's system: its port then refuses connections.
+    pub async fn stop_practice(&mut self) {
+        if let Some(sim) = self.practice.take() {
+            sim.stop().await;
         }
     }
 
@@ -238,8 +267,16 @@ impl Harness {
         if let Some(council) = self.council {
             council.stop().await;
         }
+        if let Some(practice) = self.practice {
+            practice.stop().await;
+        }
         self.issuer.stop().await;
     }
+}
+
+/// The GP Connect practice's example records.
+pub fn practice_records() -> PracticeRecords {
+    PracticeRecords::load(&examples().join("data").join(PRACTICE)).expect("practice records load")
 }
 
 /// The council's example clients.

@@ -12,6 +12,7 @@ mod credentials;
 mod errors;
 mod faults;
 mod formats;
+mod gp_connect;
 mod hardening;
 mod legacy;
 mod metadata;

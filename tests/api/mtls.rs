@@ -132,6 +132,7 @@ fn lab(base: &str, credentials: CredentialsConfig) -> PartnerConfig {
         timeout_ms: 700,
         mapping: None,
         credentials,
+        gp_connect: None,
     }
 }
 

@@ -186,7 +186,7 @@ async fn partner_paging_is_followed_up_to_the_cap() {
     assert!(
         warnings(&bundle)
             .iter()
-            .any(|w| w.starts_with("Riverside Medical Practice (A81001) has more records"))
+            .any(|w| w.starts_with("Riverside Medical Practice (A81001): holds more records"))
     );
     h.stop().await;
 }
