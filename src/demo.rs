@@ -10,6 +10,8 @@ use figment::providers::{Format, Toml};
 
 use serde_json::Value;
 use shcr_facade::config::{Config, IssuerConfig, PartnerKind};
+use shcr_facade::fhir::ResourceType;
+use shcr_facade::sim::authorization::PickablePatient;
 use shcr_facade::sim::issuer::{DevIssuer, Profile, TokenRequest};
 use shcr_facade::sim::{
     CouncilData, Faults, GpConnectPractice, LegacyPartner, PartnerData, PracticeRecords, SimPartner,
@@ -72,6 +74,8 @@ pub async fn run(
         None => HashMap::new(),
     };
     let mut partners = Vec::new();
+    // Everyone the partners know, for the SMART sign-in and launcher pages.
+    let mut people: Vec<Value> = Vec::new();
     for partner in &mut config.partners {
         let dir = examples.join("data").join(&partner.id);
         let unreadable = |e: std::io::Error| format!("{}: {e}", dir.display());
@@ -82,6 +86,7 @@ pub async fn run(
             PartnerKind::Fhir => {
                 let data = PartnerData::load(&dir).map_err(unreadable)?;
                 let records = data.len();
+                people.extend(data.of_type(ResourceType::patient()).cloned());
                 let sim = SimPartner::start(data, partner_faults).map_err(|e| e.to_string())?;
                 (Simulator::Fhir(sim), records)
             }
@@ -94,6 +99,7 @@ pub async fn run(
             PartnerKind::GpConnect => {
                 let data = PracticeRecords::load(&dir).map_err(unreadable)?;
                 let records = data.len();
+                people.extend(data.records.values().flatten().cloned());
                 let sim =
                     GpConnectPractice::start(data, partner_faults).map_err(|e| e.to_string())?;
                 (Simulator::GpConnect(sim), records)
@@ -128,6 +134,7 @@ pub async fn run(
         listener.local_addr().map_err(|e| e.to_string())?
     );
     let issuer = DevIssuer::start(issuer_listener, &base).map_err(|e| e.to_string())?;
+    issuer.set_patients(PickablePatient::from_resources(&people));
     config.auth.dev_mode = true;
     config.auth.audience = Some(base.clone());
     config.auth.issuers = vec![IssuerConfig {
@@ -138,6 +145,7 @@ pub async fn run(
     println!("database {}", config.database.url);
     let (server, base) = shcr_facade::server(config, listener).map_err(|e| e.to_string())?;
     print_tokens(&issuer);
+    print_smart(&issuer, &base);
     print_requests(&base);
     server.await.map_err(|e| e.to_string())
 }
@@ -176,8 +184,18 @@ fn profile_name(profile: Profile) -> &'static str {
         Profile::Clinician => "clinician",
         Profile::SmartApp => "smart-app",
         Profile::PrivacyOfficer => "privacy-officer",
+        Profile::Nurse => "nurse",
         Profile::Backend => "backend",
     }
+}
+
+/// Where to launch SMART apps from, in a browser.
+fn print_smart(issuer: &DevIssuer, base: &str) {
+    println!("\n# SMART App Launch, in a browser (README \"Launching a SMART app\")");
+    println!("# EHR launch: pick a patient, a user and an app, as a clinical system would");
+    println!("{}", issuer.launcher_url());
+    println!("# standalone launch of the shipped app: sign in and pick a patient");
+    println!("{}launch.html?iss={base}", issuer.app_url());
 }
 
 /// Shell lines that put a development token of each kind in a variable.

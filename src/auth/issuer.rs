@@ -175,7 +175,24 @@ async fn discover(issuer: &str) -> Result<Fetched, String> {
         })
         .filter_map(|key| serde_json::from_value::<Jwk>(key).ok())
         .collect();
-    let metadata = serde_json::to_value(&metadata).map_err(|e| e.to_string())?;
+    // As published, with what OpenID Connect's core fields leave out (PKCE methods,
+    // revocation and introspection endpoints), for SMART discovery to repeat.
+    let mut published = serde_json::to_value(&metadata).map_err(|e| e.to_string())?;
+    let document = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    if let Ok(response) = client.get(&document).send().await
+        && response.status().is_success()
+        && let Ok(body) = response.bytes().await
+        && let Ok(Value::Object(raw)) = serde_json::from_slice::<Value>(&body)
+        && let Value::Object(core) = &mut published
+    {
+        for (field, value) in raw {
+            core.entry(field).or_insert(value);
+        }
+    }
+    let metadata = published;
     Ok(Fetched {
         metadata,
         keys,

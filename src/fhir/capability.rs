@@ -26,6 +26,28 @@ pub fn capability_statement(base: &str, date: &str) -> Value {
     statement
 }
 
+/// The SMART `oauth-uris` extension for an issuer's OpenID discovery document: its
+/// authorize and token endpoints, and revoke, introspect and register where it has
+/// them. None when it has no token endpoint.
+pub fn oauth_uris(metadata: &Value) -> Option<Value> {
+    let token = metadata["token_endpoint"].as_str()?;
+    let mut uris = vec![json!({"url": "token", "valueUri": token})];
+    for (name, field) in [
+        ("authorize", "authorization_endpoint"),
+        ("revoke", "revocation_endpoint"),
+        ("introspect", "introspection_endpoint"),
+        ("register", "registration_endpoint"),
+    ] {
+        if let Some(uri) = metadata[field].as_str() {
+            uris.push(json!({"url": name, "valueUri": uri}));
+        }
+    }
+    Some(json!({
+        "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+        "extension": uris
+    }))
+}
+
 /// The objection register: Consent, kept by the facade itself with every version.
 fn consent_capability() -> Value {
     json!({

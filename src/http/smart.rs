@@ -46,24 +46,37 @@ fn smart_document(metadata: &Value) -> Value {
         g if g.is_empty() => vec!["authorization_code".to_string(), "implicit".to_string()],
         g => g,
     };
-    // SMART forbids `plain`; S256 is required of SMART servers.
-    let mut challenge_methods: Vec<String> = list("code_challenge_methods_supported")
+    // SMART forbids `plain`: never offered, whatever the issuer says.
+    let challenge_methods: Vec<String> = list("code_challenge_methods_supported")
         .into_iter()
         .filter(|m| m != "plain")
         .collect();
-    if !challenge_methods.iter().any(|m| m == "S256") {
-        challenge_methods.push("S256".into());
-    }
-    // What the facade itself honours: v1 and v2 scopes, patient and user levels, a
-    // patient in launch context, OpenID Connect sign-in at the issuer.
+    let scopes = list("scopes_supported");
+    let offers = |scope: &str| scopes.iter().any(|s| s == scope);
+    let authorizes = metadata["authorization_endpoint"].is_string();
+    // What the facade itself honours (v1 and v2 scopes, patient and user levels),
+    // and what the issuer says it has: launches, sign-in, refresh tokens.
     let mut capabilities: Vec<&str> = vec![
         "permission-v1",
         "permission-v2",
         "permission-patient",
         "permission-user",
-        "context-ehr-patient",
-        "sso-openid-connect",
     ];
+    if authorizes && offers("launch") {
+        capabilities.extend(["launch-ehr", "context-ehr-patient"]);
+    }
+    if authorizes && offers("launch/patient") {
+        capabilities.extend(["launch-standalone", "context-standalone-patient"]);
+    }
+    if offers("openid") && metadata["jwks_uri"].is_string() {
+        capabilities.push("sso-openid-connect");
+    }
+    if offers("offline_access") {
+        capabilities.push("permission-offline");
+    }
+    if offers("online_access") {
+        capabilities.push("permission-online");
+    }
     if auth_methods.is_empty()
         || auth_methods
             .iter()
@@ -84,7 +97,7 @@ fn smart_document(metadata: &Value) -> Value {
         "token_endpoint": metadata["token_endpoint"],
         "grant_types_supported": grant_types,
         "token_endpoint_auth_methods_supported": auth_methods,
-        "scopes_supported": ["openid", "fhirUser", "launch/patient", "patient/*.rs", "user/*.rs", "system/*.rs"],
+        "scopes_supported": scopes,
         "response_types_supported": metadata["response_types_supported"],
         "code_challenge_methods_supported": challenge_methods,
         "capabilities": capabilities,
@@ -126,5 +139,36 @@ mod tests {
         assert!(!capabilities.contains(&"client-confidential-symmetric"));
         assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
         assert_eq!(doc["token_endpoint"], "https://idp.example/token");
+        // This issuer says nothing of launches or sign-in scopes: neither is claimed.
+        for absent in [
+            "launch-ehr",
+            "launch-standalone",
+            "sso-openid-connect",
+            "permission-offline",
+        ] {
+            assert!(!capabilities.contains(&absent), "{absent}");
+        }
+        let launching = smart_document(&json!({
+            "issuer": "https://idp.example",
+            "jwks_uri": "https://idp.example/jwks",
+            "authorization_endpoint": "https://idp.example/auth",
+            "token_endpoint": "https://idp.example/token",
+            "scopes_supported": ["openid", "launch", "launch/patient", "offline_access"],
+        }));
+        let capabilities = launching["capabilities"].to_string();
+        for present in [
+            "launch-ehr",
+            "context-ehr-patient",
+            "launch-standalone",
+            "sso-openid-connect",
+            "permission-offline",
+        ] {
+            assert!(capabilities.contains(present), "{present}");
+        }
+        assert_eq!(
+            launching["code_challenge_methods_supported"],
+            json!([]),
+            "not claimed when the issuer does not say"
+        );
     }
 }

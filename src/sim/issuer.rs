@@ -17,6 +17,7 @@ use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::authorization::{self, Authorizations, PickablePatient};
 use crate::auth::DEV_CLAIM;
 
 /// Who a development token is for.
@@ -29,6 +30,8 @@ pub enum Profile {
     SmartApp,
     /// A privacy officer, role R0001: objections (Consent) and the audit trail.
     PrivacyOfficer,
+    /// A nurse, role R8001 selected: clinical records, no emergency access.
+    Nurse,
     /// A backend service, `system/*.rs`, no user.
     Backend,
 }
@@ -45,18 +48,20 @@ pub struct TokenRequest {
     pub lifetime_s: Option<i64>,
 }
 
-struct SigningKey {
+pub(in crate::sim) struct SigningKey {
     kid: String,
     encoding: EncodingKey,
     /// The public key as a JWK.
     jwk: Value,
 }
 
-struct IssuerState {
-    issuer: String,
+pub(in crate::sim) struct IssuerState {
+    pub(in crate::sim) issuer: String,
     /// Every key published; the last one signs. Rotation appends.
     keys: std::sync::RwLock<Vec<Arc<SigningKey>>>,
-    audience: std::sync::RwLock<String>,
+    pub(in crate::sim) audience: std::sync::RwLock<String>,
+    /// SMART App Launch: pending sign-ins, codes, refresh tokens, launches.
+    pub(in crate::sim) authorizations: std::sync::Mutex<Authorizations>,
 }
 
 /// A running development issuer.
@@ -75,19 +80,22 @@ impl DevIssuer {
             issuer: issuer.clone(),
             keys: std::sync::RwLock::new(vec![Arc::new(SigningKey::generate()?)]),
             audience: std::sync::RwLock::new(audience.to_string()),
+            authorizations: std::sync::Mutex::new(Authorizations::default()),
         });
         let shared = web::Data::from(state.clone());
         let server = HttpServer::new(move || {
-            App::new().app_data(shared.clone()).service(
-                web::scope("/dev-issuer")
-                    .route(
-                        "/.well-known/openid-configuration",
-                        web::get().to(discovery),
-                    )
-                    .route("/jwks", web::get().to(jwks))
-                    .route("/token", web::post().to(token))
-                    .route("/authorize", web::get().to(authorize)),
-            )
+            App::new()
+                .app_data(shared.clone())
+                .service(
+                    web::scope("/dev-issuer")
+                        .route(
+                            "/.well-known/openid-configuration",
+                            web::get().to(discovery),
+                        )
+                        .route("/jwks", web::get().to(jwks))
+                        .configure(authorization::routes),
+                )
+                .configure(authorization::pages)
         })
         .workers(1)
         .disable_signals()
@@ -101,6 +109,26 @@ impl DevIssuer {
             state,
             handle,
         })
+    }
+
+    /// The patients the sign-in and launcher pages offer.
+    pub fn set_patients(&self, patients: Vec<PickablePatient>) {
+        if let Ok(mut authorizations) = self.state.authorizations.lock() {
+            authorizations.patients = patients;
+        }
+    }
+
+    /// The EHR launcher page.
+    pub fn launcher_url(&self) -> String {
+        format!(
+            "{}launcher",
+            self.state.app_url().trim_end_matches("apps/record/")
+        )
+    }
+
+    /// The shipped SMART app (its `launch.html` starts a standalone launch).
+    pub fn app_url(&self) -> String {
+        self.state.app_url()
     }
 
     pub fn set_audience(&self, audience: &str) {
@@ -181,21 +209,30 @@ impl SigningKey {
         })
     }
 
-    fn sign(&self, claims: &Value) -> String {
+    pub(in crate::sim) fn sign(&self, claims: &Value) -> String {
+        self.sign_as(claims, "at+jwt")
+    }
+
+    /// An OpenID Connect ID token.
+    pub(in crate::sim) fn sign_id_token(&self, claims: &Value) -> String {
+        self.sign_as(claims, "JWT")
+    }
+
+    fn sign_as(&self, claims: &Value, typ: &str) -> String {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
-        header.typ = Some("at+jwt".into());
+        header.typ = Some(typ.into());
         jsonwebtoken::encode(&header, claims, &self.encoding).expect("ES256 signing")
     }
 }
 
 impl IssuerState {
-    fn signer(&self) -> Arc<SigningKey> {
+    pub(in crate::sim) fn signer(&self) -> Arc<SigningKey> {
         let keys = self.keys.read().expect("key lock");
         keys.last().expect("at least one key").clone()
     }
 
-    fn claims(&self, request: &TokenRequest) -> Value {
+    pub(in crate::sim) fn claims(&self, request: &TokenRequest) -> Value {
         let now = chrono::Utc::now().timestamp();
         let profile = request.profile.unwrap_or(Profile::Clinician);
         let audience = self.audience.read().map(|a| a.clone()).unwrap_or_default();
@@ -212,6 +249,7 @@ impl IssuerState {
         });
         let (subject, scope) = match profile {
             Profile::Clinician => ("dev-clinician", "openid fhirUser user/*.rs"),
+            Profile::Nurse => ("dev-nurse", "openid fhirUser user/*.rs"),
             Profile::SmartApp => ("dev-clinician", "openid fhirUser launch patient/*.rs"),
             Profile::PrivacyOfficer => (
                 "dev-privacy-officer",
@@ -229,6 +267,15 @@ impl IssuerState {
                 claims["nhsid_nrbac_roles"] = json!([
                     {"person_roleid": "555021935107", "org_code": "RX1",
                      "role_code": "S8000:G8000:R8000", "role_name": "Clinical Practitioner Access Role"},
+                    {"person_roleid": "555021936108", "org_code": "RX1",
+                     "role_code": "S8002:G8003:R8001", "role_name": "Nurse Access Role"}
+                ]);
+            }
+            Profile::Nurse => {
+                claims["name"] = json!("Nurse Dev Nurse");
+                claims["uid"] = json!("555000111444");
+                claims["selected_roleid"] = json!("555021936108");
+                claims["nhsid_nrbac_roles"] = json!([
                     {"person_roleid": "555021936108", "org_code": "RX1",
                      "role_code": "S8002:G8003:R8001", "role_name": "Nurse Access Role"}
                 ]);
@@ -266,10 +313,10 @@ async fn discovery(state: web::Data<IssuerState>) -> HttpResponse {
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["none"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": ["openid", "fhirUser", "launch", "patient/*.rs", "user/*.rs", "system/*.rs"],
+        "scopes_supported": ["openid", "fhirUser", "launch", "launch/patient", "offline_access", "online_access", "patient/*.rs", "user/*.rs", "user/Consent.cruds", "user/AuditEvent.rs"],
     }))
 }
 
@@ -281,22 +328,31 @@ async fn jwks(state: web::Data<IssuerState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "keys": keys }))
 }
 
-/// `POST /token` with a form: `profile`, and optionally `patient`, `scope`,
-/// `lifetime_s`. No client authentication: this issuer is for development only.
-async fn token(state: web::Data<IssuerState>, form: web::Form<TokenRequest>) -> HttpResponse {
-    let claims = state.claims(&form);
+/// The development shortcut: `POST /token` with a form of `profile`, and optionally
+/// `patient`, `scope` and `lifetime_s`, and no `grant_type`. No client
+/// authentication: this issuer is for development only.
+pub(in crate::sim) fn development_token(
+    state: &IssuerState,
+    form: &std::collections::HashMap<String, String>,
+) -> HttpResponse {
+    let request = TokenRequest {
+        profile: form
+            .get("profile")
+            .and_then(|p| serde_json::from_value(json!(p)).ok()),
+        patient: form.get("patient").cloned(),
+        scope: form.get("scope").cloned(),
+        lifetime_s: form.get("lifetime_s").and_then(|s| s.parse().ok()),
+    };
+    if request.profile.is_none() {
+        return HttpResponse::BadRequest()
+            .json(json!({"error": "invalid_request", "error_description": "unknown profile"}));
+    }
+    let claims = state.claims(&request);
     HttpResponse::Ok().json(json!({
         "access_token": state.signer().sign(&claims),
         "token_type": "Bearer",
         "expires_in": claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0),
         "scope": claims["scope"],
         "patient": claims.get("patient"),
-    }))
-}
-
-async fn authorize() -> HttpResponse {
-    HttpResponse::BadRequest().json(json!({
-        "error": "unsupported_response_type",
-        "error_description": "the development issuer has no interactive sign-in; POST to /token"
     }))
 }

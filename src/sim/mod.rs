@@ -2,6 +2,7 @@
 //! answer the searches the facade sends (with paging), and misbehave on request.
 //! Used by `demo`, the tests and the load generator; never by the facade itself.
 
+pub mod authorization;
 mod data;
 mod faults;
 pub mod gp_connect;

@@ -329,7 +329,7 @@ impl Demo {
     }
 
     /// The token the demo put in `variable`.
-    fn token(&self, variable: &str) -> String {
+    pub fn token(&self, variable: &str) -> String {
         let prefix = format!("export {variable}='");
         self.exports
             .iter()

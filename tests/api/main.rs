@@ -27,6 +27,7 @@ mod postman;
 mod read;
 mod release;
 mod search;
+mod smart;
 mod store;
 mod types;
 mod unicode_property;
