@@ -154,6 +154,9 @@ pub struct PolicyConfig {
     /// An RF2 relationship snapshot: when given, every SNOMED CT concept listed also
     /// matches its active is-a descendants.
     pub snomed_relationships: Option<RelativePathBuf>,
+    /// Whether a change to an objection (Consent PUT) must name the version it
+    /// changes with `If-Match` (428 without); a stale one is 412 either way.
+    pub objection_updates_need_if_match: bool,
 }
 
 /// A deployer's code list: a file of codes that reveal one category.
@@ -203,6 +206,7 @@ impl Default for PolicyConfig {
             link_depth: 3,
             code_lists: Vec::new(),
             snomed_relationships: None,
+            objection_updates_need_if_match: false,
         }
     }
 }

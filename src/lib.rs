@@ -8,6 +8,7 @@ pub mod config;
 pub mod federation;
 pub mod fhir;
 pub mod http;
+pub mod metrics;
 pub mod policy;
 pub mod sim;
 pub mod store;
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{App, web};
+use actix_web::{App, HttpMessage, web};
 use futures_util::FutureExt;
 use futures_util::future::LocalBoxFuture;
 use std::panic::AssertUnwindSafe;
@@ -190,12 +191,13 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
             auth: authenticator.clone(),
             instance: instance.clone(),
             emergency_sees_past_objection: config.auth.emergency.sees_past_objection,
+            require_if_match: config.policy.objection_updates_need_if_match,
             audit_readers: audit_readers.clone(),
         };
         App::new()
             .app_data(web::Data::new(state))
             .wrap(cors(&config.auth.cors_allowed_origins))
-            .wrap_fn(move |req, srv| {
+            .wrap_fn(move |mut req, srv| {
                 let started = Instant::now();
                 let request_id = req
                     .headers()
@@ -207,6 +209,12 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
                     .map(str::to_string)
                     .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
                 let method = req.method().to_string();
+                // HEAD is answered as the GET it stands for (and audited as HEAD); the
+                // connection sends the head without the body.
+                if req.method() == actix_web::http::Method::HEAD {
+                    req.extensions_mut().insert(http::audit::Head);
+                    req.head_mut().method = actix_web::http::Method::GET;
+                }
                 // The route pattern, not the path: paths and queries carry NHS numbers.
                 let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
                 // The records this request passed through go on with every partner call
@@ -248,6 +256,7 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
                     // audited is replaced by a 503.
                     let mut response = http::audit::record(response, &request_id).await;
                     let status = response.status().as_u16();
+                    metrics::Metrics::get().request(&route, &method, status, started.elapsed());
                     tracing::info!(
                         request_id,
                         method,
@@ -263,6 +272,9 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
                 }
             })
             .configure(http::routes)
+            // Outermost: what leaves (audited, or replaced by a 503) is what is
+            // compressed, when the client accepts gzip or deflate.
+            .wrap(actix_web::middleware::Compress::default())
     };
     let server = http::head_guard::serve(app, listener, workers)?;
     Ok((server, base))

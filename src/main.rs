@@ -30,7 +30,10 @@ enum Command {
         #[arg(long)]
         port: Option<u16>,
     },
-    /// Run the facade with three simulated partners and print requests to try.
+    /// Run the facade with its simulated partners (a GP practice, the hospital trust,
+    /// the community and mental-health trust, the council's legacy system, and a GP
+    /// practice over GP Connect), its development token issuer and SMART launcher, on
+    /// an embedded SQLite database, and print requests to try.
     Demo {
         #[arg(long, default_value_t = 8080)]
         port: u16,
@@ -95,6 +98,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal: not in files, pipes or journals.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()

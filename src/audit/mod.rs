@@ -17,9 +17,12 @@ pub async fn record(store: &Store, access: &Access) -> Result<i64, StoreError> {
     let recorded_at = chrono::DateTime::parse_from_rfc3339(&access.recorded)
         .map_or_else(|_| crate::store::now_ms(), |t| t.timestamp_millis());
     let event = event.to_string();
-    store
+    let started = std::time::Instant::now();
+    let written = store
         .run(move |conn| audit::append(conn, &event, recorded_at, &keys, chain::hash))
-        .await
+        .await;
+    crate::metrics::Metrics::get().audit_commit(started.elapsed(), written.is_ok());
+    written
 }
 
 /// Gives the audit search keys to events stored without them (by an earlier

@@ -104,10 +104,11 @@ fn directory_query(request: &SearchRequest, partner: &Partner) -> Option<Vec<(St
                 }
                 pairs.push(("_id".into(), ids.join(",")));
             }
+            _ if criterion.modifier.is_some() => pairs.extend(criterion.partner_pair()),
             _ if criterion.param.kind == ParamKind::Reference => {
                 pairs.push(partner_references(criterion, partner, None, &Vec::new())?)
             }
-            _ => pairs.push(criterion.to_partner_pair()),
+            _ => pairs.extend(criterion.partner_pair()),
         }
     }
     Some(pairs)

@@ -30,8 +30,30 @@ pub struct Answer {
 
 /// Sends `exchange`. Any status comes back (the caller knows what its partner's
 /// statuses mean); a body too large, too deep or not JSON where JSON was sent is a
-/// failure, as is no answer within the partner's timeout.
+/// failure, as is no answer within the partner's timeout. Timed and counted by
+/// partner id for the metrics page.
 pub async fn send(partner: &Partner, exchange: Exchange<'_>) -> Result<Answer, PartnerFailure> {
+    let started = std::time::Instant::now();
+    let answer = exchange_with(partner, exchange).await;
+    let outcome = match &answer {
+        Ok(answer) if answer.status.is_success() => "ok",
+        Ok(answer) if answer.status.is_client_error() => "http-4xx",
+        Ok(_) => "http-5xx",
+        Err(PartnerFailure::TimedOut) => "timeout",
+        Err(PartnerFailure::Unreachable) => "unreachable",
+        Err(PartnerFailure::TooLarge) => "too-large",
+        Err(PartnerFailure::Malformed(_)) => "malformed-response",
+        Err(PartnerFailure::CredentialsRefused) => "credentials-refused",
+        Err(_) => "refused",
+    };
+    crate::metrics::Metrics::get().partner_call(&partner.id, outcome, started.elapsed());
+    answer
+}
+
+async fn exchange_with(
+    partner: &Partner,
+    exchange: Exchange<'_>,
+) -> Result<Answer, PartnerFailure> {
     let headers: reqwest::header::HeaderMap = exchange.headers.iter().cloned().collect();
     let mut request = partner
         .client()

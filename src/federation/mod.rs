@@ -733,13 +733,15 @@ pub fn clinical_query(
                 }
                 pairs.push(("_id".into(), ids.join(",")));
             }
+            // `:missing` and the like: for the facade alone.
+            _ if criterion.modifier.is_some() => pairs.extend(criterion.partner_pair()),
             _ if criterion.param.kind == ParamKind::Reference => pairs.push(partner_references(
                 criterion,
                 partner,
                 request.patient.as_ref(),
                 local_ids,
             )?),
-            _ => pairs.push(criterion.to_partner_pair()),
+            _ => pairs.extend(criterion.partner_pair()),
         }
     }
     Some(pairs)
@@ -794,9 +796,11 @@ fn patient_query(request: &SearchRequest, partner: &Partner) -> Option<Vec<(Stri
         .criteria
         .iter()
         .filter(|c| c.param.code != "_id")
-        .map(|c| match c.param.kind {
-            ParamKind::Reference => partner_references(c, partner, None, &Vec::new()),
-            _ => Some(c.to_partner_pair()),
+        .filter_map(|c| match c.param.kind {
+            ParamKind::Reference if c.modifier.is_none() => {
+                Some(partner_references(c, partner, None, &Vec::new()))
+            }
+            _ => c.partner_pair().map(Some),
         })
         .collect()
 }

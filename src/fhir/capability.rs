@@ -23,6 +23,7 @@ pub fn capability_statement(base: &str, date: &str) -> Value {
     resources.push(consent_capability());
     resources.push(audit_event_capability());
     statement["rest"][0]["resource"] = json!(resources);
+    statement["implementationGuide"] = json!([super::uk_core::IMPLEMENTATION_GUIDE]);
     statement
 }
 
@@ -54,7 +55,7 @@ fn consent_capability() -> Value {
         "type": "Consent",
         "documentation": "Objections to sharing (scope patient-privacy, provision deny). The id is the patient's NHS number; proposed and active hide the patient (403 suppressed), inactive and rejected do not, entered-in-error is ignored.",
         "interaction": [{"code": "read"}, {"code": "vread"}, {"code": "update"}, {"code": "create"}, {"code": "search-type"}, {"code": "history-instance"}],
-        "versioning": "versioned",
+        "versioning": "versioned-update",
         "readHistory": true,
         "updateCreate": false,
         "searchParam": [{"name": "patient", "definition": "http://hl7.org/fhir/SearchParameter/clinical-patient", "type": "reference", "documentation": "Patient/{NHS number}"}]
@@ -65,8 +66,8 @@ fn consent_capability() -> Value {
 fn audit_event_capability() -> Value {
     json!({
         "type": "AuditEvent",
-        "documentation": "Every access to the facade, hash-chained; privacy officers only. Newest first; _tag=BTG lists emergency accesses.",
-        "interaction": [{"code": "search-type"}],
+        "documentation": "Every access to the facade, hash-chained; privacy officers only. Newest first; _tag=BTG lists emergency accesses. An event's id is its place in the chain.",
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
         "versioning": "no-version",
         "readHistory": false,
         "updateCreate": false,
@@ -90,6 +91,7 @@ fn resource_capability(resource_type: ResourceType) -> Value {
                 ParamKind::Date => "date",
                 ParamKind::String => "string",
                 ParamKind::Reference => "reference",
+                ParamKind::Quantity => "quantity",
             };
             json!({ "name": p.code, "definition": p.url, "type": kind, "documentation": p.description })
         })
@@ -115,6 +117,9 @@ fn resource_capability(resource_type: ResourceType) -> Value {
         "updateCreate": false,
         "searchParam": search_params,
     });
+    if let Some(profile) = super::uk_core::profile_for(resource_type.as_str()) {
+        resource["supportedProfile"] = json!([profile]);
+    }
     if !includes.is_empty() {
         resource["searchInclude"] = json!(includes);
     }

@@ -9,6 +9,7 @@ pub mod elements;
 pub mod format;
 pub mod id;
 pub mod nhs_number;
+pub mod openapi;
 pub mod outcome;
 pub mod page;
 pub mod patient;
@@ -16,6 +17,7 @@ pub mod reference;
 pub mod resource_type;
 pub mod search;
 pub mod shape;
+pub mod uk_core;
 
 pub use nhs_number::NhsNumber;
 pub use resource_type::ResourceType;

@@ -17,6 +17,7 @@ pub fn merge(nhs: &NhsNumber, sources: Vec<Value>) -> Option<Value> {
     let mut iter = sources.into_iter();
     let mut merged = iter.next()?;
     let mut tags = take_tags(&mut merged);
+    let mut security = take_security(&mut merged);
     let mut last_updated = merged["meta"]["lastUpdated"].as_str().map(str::to_string);
     if let Some(object) = merged.as_object_mut() {
         for key in PARTNER_ONLY {
@@ -25,6 +26,7 @@ pub fn merge(nhs: &NhsNumber, sources: Vec<Value>) -> Option<Value> {
     }
     for mut other in iter {
         tags.extend(take_tags(&mut other));
+        security.extend(take_security(&mut other));
         if let Some(lu) = other["meta"]["lastUpdated"].as_str()
             && last_updated.as_deref().is_none_or(|current| lu > current)
         {
@@ -41,10 +43,20 @@ pub fn merge(nhs: &NhsNumber, sources: Vec<Value>) -> Option<Value> {
                 let identifiers = target.entry("identifier").or_insert_with(|| json!([]));
                 if let (Some(list), Some(new)) = (identifiers.as_array_mut(), value.as_array()) {
                     for identifier in new {
-                        if !list.iter().any(|i| {
+                        let same = list.iter_mut().find(|i| {
                             i["system"] == identifier["system"] && i["value"] == identifier["value"]
-                        }) {
-                            list.push(identifier.clone());
+                        });
+                        match same {
+                            // The same NHS number: a verification status only one
+                            // partner gives is kept.
+                            Some(known) => {
+                                if known.get("extension").is_none()
+                                    && let Some(extension) = identifier.get("extension")
+                                {
+                                    known["extension"] = extension.clone();
+                                }
+                            }
+                            None => list.push(identifier.clone()),
                         }
                     }
                 }
@@ -55,6 +67,19 @@ pub fn merge(nhs: &NhsNumber, sources: Vec<Value>) -> Option<Value> {
     }
     tags.dedup_by(|a, b| a["code"] == b["code"] && a["system"] == b["system"]);
     let mut meta = json!({ "tag": tags });
+    // Every partner's security labels stay with the person they describe.
+    let mut labels: Vec<Value> = Vec::new();
+    for label in security {
+        if !labels
+            .iter()
+            .any(|l| l["code"] == label["code"] && l["system"] == label["system"])
+        {
+            labels.push(label);
+        }
+    }
+    if !labels.is_empty() {
+        meta["security"] = json!(labels);
+    }
     if let Some(lu) = last_updated {
         meta["lastUpdated"] = json!(lu);
     }
@@ -64,7 +89,25 @@ pub fn merge(nhs: &NhsNumber, sources: Vec<Value>) -> Option<Value> {
             out.entry(key).or_insert(value);
         }
     }
+    if let Some(practitioners) = patient.get_mut("generalPractitioner") {
+        type_references(practitioners);
+    }
     Some(patient)
+}
+
+/// Gives each literal reference its `type` (R4 Reference.type) where it lacks one:
+/// a client need not parse `Organization/...` to know a GP practice from a GP.
+fn type_references(references: &mut Value) {
+    for reference in references.as_array_mut().into_iter().flatten() {
+        let named = reference["reference"]
+            .as_str()
+            .and_then(|r| r.rsplit('/').nth(1))
+            .filter(|t| t.starts_with(|c: char| c.is_ascii_uppercase()))
+            .map(str::to_string);
+        if let (Some(t), true) = (named, reference.get("type").is_none()) {
+            reference["type"] = json!(t);
+        }
+    }
 }
 
 /// The youngest the patient can be on `today`, in whole years, from a birth date that
@@ -76,6 +119,13 @@ pub fn youngest_age(patient: &Value, today: NaiveDate) -> Option<u32> {
     // The last day the date covers (its range is half-open).
     let latest = chrono::DateTime::from_timestamp_millis(range.end - 1)?.date_naive();
     today.years_since(latest)
+}
+
+fn take_security(resource: &mut Value) -> Vec<Value> {
+    resource["meta"]["security"]
+        .as_array_mut()
+        .map(std::mem::take)
+        .unwrap_or_default()
 }
 
 fn take_tags(resource: &mut Value) -> Vec<Value> {
@@ -121,5 +171,25 @@ mod tests {
         assert_eq!(merged["meta"]["lastUpdated"], "2025-01-01T00:00:00Z");
         assert!(merged.get("link").is_none());
         assert_eq!(merged["generalPractitioner"][0]["display"], "Riverside");
+        assert!(merged["meta"].get("security").is_none());
+    }
+
+    #[test]
+    fn verification_status_security_labels_and_typed_practitioners_survive() {
+        let nhs = NhsNumber::parse("9000000009").unwrap();
+        let verified = json!({"url": "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus",
+            "valueCodeableConcept": {"coding": [{"system": "https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberVerificationStatusEngland", "code": "01"}]}});
+        let gp = json!({"resourceType": "Patient", "id": "p1",
+            "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9000000009"}],
+            "generalPractitioner": [{"reference": "Organization/gp.A81001"}, {"reference": "Practitioner/gp.G1", "type": "Practitioner"}]});
+        let acute = json!({"resourceType": "Patient", "id": "p2", "meta": {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]},
+            "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9000000009", "extension": [verified]}]});
+        let merged = merge(&nhs, vec![gp, acute]).unwrap();
+        assert_eq!(merged["identifier"][0]["extension"][0], verified);
+        assert_eq!(merged["meta"]["security"][0]["code"], "R");
+        assert_eq!(merged["generalPractitioner"][0]["type"], "Organization");
+        assert_eq!(merged["generalPractitioner"][1]["type"], "Practitioner");
+        let alone = merge(&nhs, vec![json!({"resourceType": "Patient", "id": "p3"})]).unwrap();
+        assert!(alone.get("generalPractitioner").is_none());
     }
 }

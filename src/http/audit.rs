@@ -14,6 +14,10 @@ use crate::federation::report::PartnerReport;
 use crate::fhir::NhsNumber;
 use crate::fhir::compartment::patient_of;
 
+/// Marks a HEAD request, answered as a GET: recorded as the HEAD it was.
+#[derive(Debug, Clone, Copy)]
+pub struct Head;
+
 /// Noted on the request by the handlers as the pipeline's stages hand on their
 /// results (never re-read from the rendered answer); read once the answer is ready.
 #[derive(Debug, Clone, Default)]
@@ -106,7 +110,9 @@ pub async fn record(response: ServiceResponse, request_id: &str) -> ServiceRespo
     }
     // Discovery documents (CapabilityStatement, SMART configuration) hold nothing of
     // anyone's record: audited like the rest, but answered even if that fails.
-    let discovery = req.path().ends_with("/metadata") || req.path().contains("/.well-known/");
+    let discovery = req.path().ends_with("/metadata")
+        || req.path().ends_with("/openapi.json")
+        || req.path().contains("/.well-known/");
     let notes = req.extensions().get::<Notes>().cloned().unwrap_or_default();
     let target = match req.query_string() {
         "" => req.path().to_string(),
@@ -118,7 +124,10 @@ pub async fn record(response: ServiceResponse, request_id: &str) -> ServiceRespo
     patients.dedup();
     let access = Access {
         request_id: request_id.to_string(),
-        method: req.method().to_string(),
+        method: match req.extensions().get::<Head>() {
+            Some(_) => "HEAD".to_string(),
+            None => req.method().to_string(),
+        },
         target,
         interaction: interaction(req),
         status: response.status().as_u16(),
@@ -155,7 +164,13 @@ pub async fn record(response: ServiceResponse, request_id: &str) -> ServiceRespo
 fn interaction(req: &HttpRequest) -> String {
     let pattern = req.match_pattern().unwrap_or_default();
     let interaction = match (req.method().as_str(), pattern.as_str()) {
-        (_, p) if p.ends_with("/metadata") || p.contains("/.well-known/") => "capabilities",
+        (_, p)
+            if p.ends_with("/metadata")
+                || p.ends_with("/openapi.json")
+                || p.contains("/.well-known/") =>
+        {
+            "capabilities"
+        }
         (_, p) if p.contains("$everything") => "operation",
         (_, p) if p.ends_with("/_history/{version}") => "vread",
         (_, p) if p.ends_with("/_history") => "history-instance",

@@ -90,6 +90,38 @@ async fn matching(
     Ok(found)
 }
 
+/// `GET /fhir/AuditEvent/{id}`: one event, by the sequence number its `fullUrl`
+/// names. A token with a patient in context reads that patient's accesses only.
+pub async fn read(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let pairs = query_pairs(req.query_string());
+    Output::answer(&req, &pairs, async {
+        let principal = officer(&req, &state, Interaction::Read).await?;
+        let not_found = || ApiError::NotFound(format!("AuditEvent/{}", path.as_str()));
+        let sequence: i64 = path.parse().map_err(|_| not_found())?;
+        let row = state
+            .store
+            .run(move |conn| audit::event(conn, sequence))
+            .await?
+            .ok_or_else(not_found)?;
+        let event = resource(&row);
+        if let Some(patient) = &principal.patient {
+            let about_patient = crate::audit::query::keys_of(&event)
+                .iter()
+                .any(|(k, v)| k == "patient" && v == patient.as_str());
+            if !about_patient {
+                return Err(not_found());
+            }
+        }
+        super::audit::note_returned(&req, [&event]);
+        Ok(event)
+    })
+    .await
+}
+
 pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let pairs = query_pairs(req.query_string());
     Output::answer(&req, &pairs, run_search(&req, &state, pairs.clone())).await

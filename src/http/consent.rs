@@ -35,7 +35,8 @@ pub async fn create(
             );
             let consent = consent_resource(&version);
             super::audit::note_returned(&req, [&consent]);
-            let mut response = output.write(StatusCode::CREATED, consent);
+            let mut response = output.write(StatusCode::CREATED, consent.clone());
+            super::versions::add_headers(&mut response, &consent);
             if let Ok(value) = HeaderValue::from_str(&location) {
                 response.headers_mut().insert(LOCATION, value);
             }
@@ -56,7 +57,9 @@ pub async fn update(
         Ok(version) => {
             let consent = consent_resource(&version);
             super::audit::note_returned(&req, [&consent]);
-            output.write(StatusCode::OK, consent)
+            let mut response = output.write(StatusCode::OK, consent.clone());
+            super::versions::add_headers(&mut response, &consent);
+            response
         }
         Err(e) => output.error(e),
     }
@@ -68,7 +71,7 @@ pub async fn read(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let pairs = query_pairs(req.query_string());
-    Output::answer(&req, &pairs, async {
+    Output::answer_read(&req, &pairs, async {
         officer(&req, &state, Interaction::Read, Some(&path)).await?;
         let versions = history_of(&state, &path).await?;
         let consent = versions
@@ -88,7 +91,7 @@ pub async fn vread(
 ) -> HttpResponse {
     let pairs = query_pairs(req.query_string());
     let (id, version) = path.into_inner();
-    Output::answer(&req, &pairs, async {
+    Output::answer_read(&req, &pairs, async {
         officer(&req, &state, Interaction::Read, Some(&id)).await?;
         let versions = history_of(&state, &id).await?;
         let consent = versions
@@ -197,6 +200,12 @@ fn already_recorded(patient: &NhsNumber) -> ApiError {
     ))
 }
 
+fn stale(read: i32) -> ApiError {
+    ApiError::StaleVersion(format!(
+        "the objection has changed since version {read} was read; read it again and repeat the change"
+    ))
+}
+
 fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("Consent/{id}"))
 }
@@ -220,6 +229,16 @@ async fn record(
     interaction: Interaction,
 ) -> Result<ObjectionVersion, ApiError> {
     let principal = officer(req, state, interaction, id).await?;
+    // The version an update changes: checked now, and again as it is stored.
+    let read_version = match id {
+        Some(_) => super::versions::if_match(req)?,
+        None => None,
+    };
+    if id.is_some() && read_version.is_none() && state.require_if_match {
+        return Err(ApiError::VersionRequired(
+            "a change to an objection must say which version it changes: send If-Match: W/\"{version}\" from the version read".into(),
+        ));
+    }
     let consent = read_resource_body(req, body, state.max_body_bytes).await?;
     if let Some(id) = id
         && consent["id"].as_str().is_some_and(|given| given != id)
@@ -242,6 +261,13 @@ async fn record(
         Some(id) if existing.is_empty() => return Err(not_found(id)),
         _ => {}
     }
+    if let Some(read) = read_version
+        && existing
+            .last()
+            .is_some_and(|current| current.version != read)
+    {
+        return Err(stale(read));
+    }
     let patient = read_patient(
         state,
         objection.patient.as_str(),
@@ -262,6 +288,7 @@ async fn record(
         objection.consent.to_string(),
     );
     let first = id.is_none();
+    let objection_patient = objection.patient.clone();
     let version = state
         .store
         .run(move |conn| {
@@ -269,15 +296,18 @@ async fn record(
             // creates at once exactly one wins.
             if first {
                 if objections::create(conn, &nhs, &status, &by, &body)?.is_none() {
-                    return Ok(None);
+                    return Ok(Err(already_recorded(&objection_patient)));
+                }
+            } else if let Some(read) = read_version {
+                if !objections::record_after(conn, &nhs, read, &status, &by, &body)? {
+                    return Ok(Err(stale(read)));
                 }
             } else {
                 objections::record(conn, &nhs, &status, &by, &body)?;
             }
-            objections::current(conn, &nhs)
+            Ok(objections::current(conn, &nhs)?.ok_or_else(|| not_found(&nhs)))
         })
-        .await?
-        .ok_or_else(|| already_recorded(&objection.patient))?;
+        .await??;
     tracing::info!(
         version = version.version,
         status = version.status,

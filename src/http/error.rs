@@ -66,6 +66,12 @@ pub enum ApiError {
     Objection,
     #[error("{0}")]
     Conflict(String),
+    /// `If-Match` names a version that is no longer the current one (412).
+    #[error("{0}")]
+    StaleVersion(String),
+    /// An update without `If-Match` where the configuration demands one (428).
+    #[error("{0}")]
+    VersionRequired(String),
     #[error("{0}")]
     BusinessRule(String),
     /// A well-formed resource that is not acceptable here (FHIR 422).
@@ -148,6 +154,8 @@ impl ApiError {
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Objection => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::StaleVersion(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::VersionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             ApiError::LoopDetected => StatusCode::LOOP_DETECTED,
             ApiError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BusinessRule(_) | ApiError::Unprocessable(_) => {
@@ -212,6 +220,8 @@ impl ApiError {
             ApiError::Unrepresentable | ApiError::Internal => "exception",
             ApiError::Unavailable => "transient",
             ApiError::Conflict(_) => "duplicate",
+            ApiError::StaleVersion(_) => "conflict",
+            ApiError::VersionRequired(_) => "required",
             ApiError::LoopDetected => "processing",
             ApiError::AuditUnavailable => "transient",
             ApiError::BusinessRule(_) => "business-rule",

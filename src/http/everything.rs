@@ -14,7 +14,7 @@ use super::{AppState, Viewer, admit, audit, permit_clinical, principal};
 use crate::auth::scopes::Interaction;
 use crate::federation::everything_query;
 use crate::fhir::outcome::Issue;
-use crate::fhir::search::{SortField, SortOrder};
+use crate::fhir::search::{SortField, SortOrder, Summary, Total};
 use crate::fhir::{NhsNumber, ResourceType};
 use crate::policy::access::Grant;
 
@@ -159,7 +159,8 @@ async fn run(
             field: SortField::Date,
             descending: true,
         },
-        summary_count: false,
+        summary: Summary::False,
+        total: Total::Accurate,
         elements: None,
         link,
         notes,

@@ -1,5 +1,6 @@
 //! Probes for load balancers: `/healthz` (the process answers) and `/readyz` (it can
-//! serve: database reachable, migrations applied, partners configured).
+//! serve: database reachable, migrations applied, partners configured); `/metrics`
+//! for Prometheus.
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -30,4 +31,12 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+/// `GET /metrics`: Prometheus text. It names no patient, user or token (see
+/// `metrics`), so it is served without a token, like the health checks.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(crate::metrics::Metrics::get().render(state.store.pool_state()))
 }

@@ -65,6 +65,7 @@ pub async fn release(
         .release(candidates, in_hand, &links, viewer.clearance)
         .await;
     super::audit::note_withheld(req, released.withheld(), released.unjudged());
+    crate::metrics::Metrics::get().withheld(released.withheld(), released.unjudged());
     released.retain(|r| viewer.covers(r));
     released
 }

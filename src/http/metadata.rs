@@ -1,6 +1,7 @@
 //! `GET /fhir/metadata`: the CapabilityStatement built at start, with the trusted
 //! issuer's OAuth endpoints (SMART's `oauth-uris`) as its discovery document gives
-//! them now; without them when it cannot be reached.
+//! them now; without them when it cannot be reached. `GET /fhir/openapi.json`: the
+//! same API described in OpenAPI 3.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -20,4 +21,11 @@ pub async fn metadata(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         Ok(capability_statement)
     })
     .await
+}
+
+pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(crate::fhir::openapi::openapi(
+        &state.capability_statement,
+        &state.base,
+    ))
 }

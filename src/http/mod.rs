@@ -18,6 +18,7 @@ mod respond;
 mod search;
 mod searchset;
 mod smart;
+mod versions;
 
 use std::sync::Arc;
 
@@ -61,6 +62,8 @@ pub struct AppState {
     pub instance: Arc<str>,
     /// Whether emergency access sees past an objection (configuration, default no).
     pub emergency_sees_past_objection: bool,
+    /// Whether a change to an objection must name the version it changes (If-Match).
+    pub require_if_match: bool,
     /// Permits for audit trail searches, a share of the database pool.
     pub audit_readers: Arc<tokio::sync::Semaphore>,
 }
@@ -196,6 +199,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .default_service(web::to(not_allowed("GET"))),
             )
             .service(
+                web::resource("/openapi.json")
+                    .route(web::get().to(metadata::openapi))
+                    .default_service(web::to(not_allowed("GET"))),
+            )
+            .service(
                 web::resource("/Consent")
                     .route(web::get().to(consent::search))
                     .route(web::post().to(consent::create))
@@ -223,6 +231,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .default_service(web::to(not_allowed("GET"))),
             )
             .service(
+                web::resource("/AuditEvent/{id}")
+                    .route(web::get().to(audit_trail::read))
+                    .default_service(web::to(not_allowed("GET"))),
+            )
+            .service(
                 web::resource("/Patient/{id}/$who-viewed")
                     .route(web::get().to(audit_trail::who_viewed))
                     .default_service(web::to(not_allowed("GET"))),
@@ -230,6 +243,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/Patient/{id}/$everything")
                     .route(web::get().to(everything::everything))
+                    .default_service(web::to(not_allowed("GET"))),
+            )
+            .service(
+                web::resource("/Patient/{id}/{type}")
+                    .route(web::get().to(search::compartment))
                     .default_service(web::to(not_allowed("GET"))),
             )
             .service(
@@ -250,6 +268,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(not_found)),
     )
     .route("/healthz", web::get().to(health::alive))
+    .route("/metrics", web::get().to(health::metrics))
     .route("/readyz", web::get().to(health::ready))
     .default_service(web::to(not_found));
 }

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::links::{PartnerLinks, release};
-use super::respond::{Output, query_pairs};
+use super::respond::{Output, is_strict, query_pairs};
 use super::{AppState, Viewer, admit, audit, permit_clinical, principal};
 use crate::auth::principal::Principal;
 use crate::auth::scopes::Interaction;
@@ -13,8 +13,9 @@ use crate::federation::ReadFailure;
 use crate::federation::linked::PatientIds;
 use crate::federation::scope::RequestScope;
 use crate::fhir::compartment::patient_of;
+use crate::fhir::elements::{subset, summarise};
 use crate::fhir::patient::merge;
-use crate::fhir::search::SearchRequest;
+use crate::fhir::search::{SearchRequest, read_controls};
 use crate::fhir::{NhsNumber, ResourceType};
 use crate::policy::access::Denied;
 
@@ -24,9 +25,17 @@ pub async fn read(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let pairs = query_pairs(req.query_string());
-    Output::answer(&req, &pairs, async {
+    Output::answer_read(&req, &pairs, async {
         let principal = principal(&req, &state).await?;
-        read_resource(&req, &state, &principal, &path.0, &path.1).await
+        let (summary, elements) = read_controls(&pairs, is_strict(&req))?;
+        let mut resource = read_resource(&req, &state, &principal, &path.0, &path.1).await?;
+        crate::fhir::uk_core::declare(&mut resource);
+        // What is shown is cut after the release stage judged the whole record.
+        match &elements {
+            Some(elements) => subset(&mut resource, elements),
+            None => summarise(&mut resource, summary),
+        }
+        Ok(resource)
     })
     .await
 }

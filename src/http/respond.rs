@@ -83,6 +83,22 @@ impl Output {
         }
     }
 
+    /// `answer` for a read: with the resource's version headers, or 304 when the
+    /// client already holds that version (see `versions`).
+    pub async fn answer_read(
+        req: &HttpRequest,
+        pairs: &[(String, String)],
+        work: impl std::future::Future<Output = Result<Value, ApiError>>,
+    ) -> HttpResponse {
+        match Output::negotiate(req, pairs) {
+            Ok(output) => match guarded(work).await {
+                Ok(resource) => super::versions::answer_read(output, req, resource),
+                Err(error) => output.error(error),
+            },
+            Err(error) => Output::JSON.error(error),
+        }
+    }
+
     pub fn write(self, status: StatusCode, resource: Value) -> HttpResponse {
         match self.encode(resource) {
             Ok(body) => HttpResponseBuilder::new(status)
@@ -150,13 +166,15 @@ pub fn query_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Does the request ask for strict handling of unknown search parameters?
+/// Is a search parameter the facade cannot honour refused (400)? Yes, unless the
+/// client asks for `Prefer: handling=lenient`: for clinical records a criterion
+/// dropped quietly would widen the answer, which no client library would notice.
 pub fn is_strict(req: &HttpRequest) -> bool {
-    req.headers()
+    !req.headers()
         .get_all("prefer")
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split([',', ';']))
-        .any(|p| p.trim().eq_ignore_ascii_case("handling=strict"))
+        .any(|p| p.trim().eq_ignore_ascii_case("handling=lenient"))
 }
 
 #[cfg(test)]

@@ -27,6 +27,33 @@ pub async fn search_get(
     respond(&req, &state, &path, pairs).await
 }
 
+/// `GET /fhir/Patient/{id}/{type}?...`: the Patient compartment search, the same
+/// search as `{type}?patient=Patient/{id}&...` (and answered as that one, self link
+/// and page links included).
+pub async fn compartment(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (id, type_name) = path.into_inner();
+    let mut pairs = query_pairs(req.query_string());
+    let in_compartment = type_name
+        .parse::<ResourceType>()
+        .is_ok_and(|t| t.is_clinical());
+    if !in_compartment {
+        let output = Output::negotiate(&req, &pairs).unwrap_or(Output::JSON);
+        return output.error(match type_name.parse::<ResourceType>() {
+            Err(_) => ApiError::UnknownType(type_name),
+            Ok(_) => ApiError::BadRequest(format!(
+                "{type_name} is not in the Patient compartment; search it as /{type_name}"
+            )),
+        });
+    }
+    // Page links point at the type's own search, so a page link never comes here.
+    pairs.push(("patient".into(), format!("Patient/{id}")));
+    respond(&req, &state, &type_name, pairs).await
+}
+
 pub async fn search_post(
     req: HttpRequest,
     path: web::Path<String>,
@@ -176,7 +203,8 @@ async fn search(
         query: request.to_query_pairs(),
         count: request.count,
         sort: request.sort,
-        summary_count: request.summary_count,
+        summary: request.summary,
+        total: request.total,
         elements: request.elements.clone(),
         link,
         notes: request.notes.clone(),

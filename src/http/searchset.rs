@@ -10,10 +10,11 @@ use crate::federation::cursor::PageToken;
 use crate::federation::report::PartnerReport;
 use crate::fhir::ODS_ORGANISATION_SYSTEM;
 use crate::fhir::bundle::SearchSet;
-use crate::fhir::elements::subset;
+use crate::fhir::elements::{subset, summarise};
 use crate::fhir::outcome::Issue;
 use crate::fhir::page::{Cursor, Entry, dedupe, page_range, sort};
-use crate::fhir::search::SortOrder;
+use crate::fhir::search::{SortOrder, Summary, Total};
+use crate::fhir::uk_core;
 use crate::policy::Policy;
 use crate::policy::access::Denied;
 use crate::policy::release::Released;
@@ -34,7 +35,8 @@ pub struct PageRequest {
     pub query: Vec<(String, String)>,
     pub count: usize,
     pub sort: SortOrder,
-    pub summary_count: bool,
+    pub summary: Summary,
+    pub total: Total,
     pub elements: Option<Vec<String>>,
     /// The page link this page was asked with, if any.
     pub link: Option<PageLink>,
@@ -152,7 +154,7 @@ pub async fn searchset(
         Some(asked) => link(vec![("_cursor".into(), asked.token.clone())]),
         None => link(page.query.clone()),
     };
-    let (resources, next_link, previous_link) = match page.summary_count {
+    let (resources, next_link, previous_link) = match page.summary == Summary::Count {
         true => (Vec::new(), None, None),
         false => {
             let range = page_range(
@@ -175,13 +177,16 @@ pub async fn searchset(
             unjudged_at.push(organisation.clone());
         }
     }
-    let included = included.into_records();
+    let mut included = included.into_records();
+    included.iter_mut().for_each(uk_core::declare);
     let resources: Vec<Value> = resources
         .into_iter()
         .map(|mut resource| {
+            uk_core::declare(&mut resource);
             if let Some(elements) = &page.elements {
                 subset(&mut resource, elements);
             }
+            summarise(&mut resource, page.summary);
             resource
         })
         .collect();
@@ -209,7 +214,7 @@ pub async fn searchset(
         self_link,
         next_link,
         previous_link,
-        total: Some(total),
+        total: (page.total != Total::None).then_some(total),
         resources,
         included,
         outcome,

@@ -147,6 +147,14 @@ pub fn search(
     Ok(query.order(a::sequence.desc()).limit(limit).load(conn)?)
 }
 
+/// The event with this sequence number, if any.
+pub fn event(conn: &mut AnyConnection, sequence: i64) -> Result<Option<AuditRow>, StoreError> {
+    Ok(a::audit_events
+        .filter(a::sequence.eq(sequence))
+        .first(conn)
+        .optional()?)
+}
+
 /// Events from `from_sequence` on, in order, at most `limit`.
 pub fn read(
     conn: &mut AnyConnection,

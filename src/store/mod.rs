@@ -45,6 +45,14 @@ pub enum StoreError {
     Migration(String),
 }
 
+/// Connections of the pool by use (for the metrics page).
+#[derive(Debug, Clone, Copy)]
+pub struct PoolState {
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// The pool, which backend it speaks to, and how long one call may take.
 #[derive(Clone)]
 pub struct Store {
@@ -169,6 +177,16 @@ impl Store {
     /// The most one database call may take before the caller answers 503.
     pub fn call_timeout(&self) -> Duration {
         self.call_timeout
+    }
+
+    /// How the pool's connections are used just now.
+    pub fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState {
+            in_use: state.connections - state.idle_connections,
+            idle: state.idle_connections,
+            max: self.pool.max_size(),
+        }
     }
 
     /// Runs blocking database work on the calling thread; retries of lost races stop

@@ -78,6 +78,43 @@ pub fn create(
     }
 }
 
+/// Records `version` exactly, the version after the one the client read
+/// (`If-Match`): `Ok(false)` if another change took that number first, so that of
+/// two officers' racing updates to the same version one wins and one is told.
+pub fn record_after(
+    conn: &mut AnyConnection,
+    nhs: &str,
+    read_version: i32,
+    status: &str,
+    recorded_by: &str,
+    consent: &str,
+) -> Result<bool, StoreError> {
+    // A lost race (the same version inserted first, or SQLite locked) runs again,
+    // and then finds the version taken.
+    retrying(|| {
+        conn.transaction(|conn| {
+            let latest: Option<i32> = o::objections
+                .filter(o::nhs_number.eq(nhs))
+                .select(diesel::dsl::max(o::version))
+                .first(conn)?;
+            if latest != Some(read_version) {
+                return Ok(false);
+            }
+            diesel::insert_into(o::objections)
+                .values((
+                    o::nhs_number.eq(nhs),
+                    o::version.eq(read_version + 1),
+                    o::status.eq(status),
+                    o::recorded_at.eq(now_ms()),
+                    o::recorded_by.eq(recorded_by),
+                    o::consent.eq(consent),
+                ))
+                .execute(conn)?;
+            Ok::<_, diesel::result::Error>(true)
+        })
+    })
+}
+
 /// Every version for the patient, oldest first.
 pub fn history(conn: &mut AnyConnection, nhs: &str) -> Result<Vec<ObjectionVersion>, StoreError> {
     Ok(o::objections

@@ -492,3 +492,54 @@ fn migrate_applies_once_and_shcr_config_names_the_file() {
     assert!(!failed.status.success());
     assert!(String::from_utf8_lossy(&failed.stderr).contains("database unavailable"));
 }
+
+#[test]
+fn demo_help_names_what_the_demo_starts() {
+    let help = Command::new(BIN).args(["demo", "--help"]).output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    // What starts: one partner of each kind in the demo's configuration.
+    let demo_config = std::fs::read_to_string(examples().join("shcr.toml")).unwrap();
+    let partners = demo_config.matches("[[partners]]").count();
+    assert_eq!(
+        partners, 5,
+        "the demo's partners changed: say so in demo --help"
+    );
+    for named in [
+        "a GP practice,",
+        "the hospital trust",
+        "the community and mental-health trust",
+        "the council's legacy system",
+        "a GP\n          practice over GP Connect",
+        "token issuer",
+        "SMART launcher",
+        "SQLite",
+    ] {
+        let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let wanted = named.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            flat.contains(&wanted),
+            "demo --help does not say '{wanted}':\n{help}"
+        );
+    }
+    assert!(!help.contains("three"), "{help}");
+}
+
+/// Nothing but a Rust toolchain builds and runs the demo: PostgreSQL's client
+/// library is built in, not linked from the system (libpq5), as `ldd` shows.
+#[test]
+fn the_binary_needs_no_system_postgresql_library() {
+    let ldd = Command::new("ldd").arg(BIN).output().unwrap();
+    assert!(
+        ldd.status.success(),
+        "ldd: {}",
+        String::from_utf8_lossy(&ldd.stderr)
+    );
+    let libraries = String::from_utf8(ldd.stdout).unwrap();
+    assert!(libraries.contains("libc.so"), "{libraries}");
+    for system_only in ["libpq", "libssl", "libcrypto", "libsqlite3", "not found"] {
+        assert!(
+            !libraries.contains(system_only),
+            "the binary links {system_only}:\n{libraries}"
+        );
+    }
+}

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod chain;
 mod cli;
+mod conformance;
 mod credentials;
 mod errors;
 mod faults;

@@ -102,12 +102,13 @@ async fn capability_statement_is_r4_and_matches_what_works() {
             .map(|i| i["code"].as_str().unwrap())
             .collect();
         assert_eq!(interactions, ["read", "search-type"], "{t}");
-        // Every advertised search parameter is accepted under strict handling.
+        // Every advertised search parameter is accepted, strict as searches are.
         for param in resource["searchParam"].as_array().unwrap() {
             let name = param["name"].as_str().unwrap();
             let value = match param["type"].as_str().unwrap() {
                 "date" => "ge2020",
                 "reference" => ALICE,
+                "quantity" => "gt5.4|http://unitsofmeasure.org|mmol/L",
                 _ => "x",
             };
             let clinical = t

@@ -355,36 +355,33 @@ async fn count_summary_elements_and_sort() {
 }
 
 #[tokio::test]
-async fn unknown_parameters_warn_and_strict_handling_refuses() {
+async fn unsupported_parameters_are_refused_unless_lenient_handling_is_asked_for() {
     let h = Harness::start().await;
-    let bundle = h
-        .ok(&format!(
-            "Observation?patient={ALICE}&colour=blue&_include=Observation:subject"
-        ))
-        .await;
+    let query = format!("Observation?patient={ALICE}&colour=blue&_include=Observation:subject");
+    for strict in [
+        h.get(&query).await,
+        h.get_with(&query, &[("prefer", "handling=strict")]).await,
+    ] {
+        assert_eq!(strict.status, 400);
+        let issue = outcome_issue(&strict);
+        assert_eq!(issue["code"], "not-supported");
+        assert_eq!(issue["expression"][0], "colour");
+    }
+    let lenient = h.get_with(&query, &[("prefer", "handling=lenient")]).await;
+    assert_eq!(lenient.status, 200);
+    let bundle = lenient.fhir();
     assert_eq!(bundle["total"], 27, "ignored parameters do not filter");
     let w = warnings(&bundle);
     assert!(
         w.iter().any(|t| t.contains("colour")) && w.iter().any(|t| t.contains("_include")),
         "{w:?}"
     );
-    let strict = h
-        .get_with(
-            &format!("Observation?patient={ALICE}&colour=blue"),
-            &[("prefer", "handling=strict")],
-        )
-        .await;
-    assert_eq!(strict.status, 400);
-    let issue = outcome_issue(&strict);
-    assert_eq!(issue["code"], "not-supported");
-    assert_eq!(issue["expression"][0], "colour");
-    let lenient = h
-        .get_with(
-            &format!("Observation?patient={ALICE}&colour=blue"),
-            &[("prefer", "handling=lenient")],
-        )
-        .await;
-    assert_eq!(lenient.status, 200);
+    // The self link shows what was applied, and only that.
+    let own = link(&bundle, "self").unwrap();
+    assert!(
+        !own.contains("colour") && !own.contains("_include"),
+        "{own}"
+    );
     h.stop().await;
 }
 

@@ -50,7 +50,12 @@ pub fn matches_all(resource: &Value, criteria: &[Criterion]) -> bool {
 
 pub fn matches(resource: &Value, criterion: &Criterion) -> bool {
     let found = nodes(resource, &criterion.param.paths);
-    criterion.values.iter().any(|value| match value {
+    let any_value = |value: &SearchValue| match value {
+        SearchValue::Missing(missing) => found.is_empty() == *missing,
+        SearchValue::String(text) if criterion.modifier == Some(Modifier::Text) => found
+            .iter()
+            .flat_map(|n| display_texts(n))
+            .any(|s| string_matches(None, text, s)),
         SearchValue::Token(token) => found.iter().any(|n| {
             token_nodes(n)
                 .iter()
@@ -62,13 +67,48 @@ pub fn matches(resource: &Value, criterion: &Criterion) -> bool {
             .any(|r| date.matches(&r)),
         SearchValue::String(text) => found
             .iter()
-            .filter_map(|n| n.as_str())
+            .flat_map(|n| string_parts(n))
             .any(|s| string_matches(criterion.modifier, text, s)),
+        SearchValue::Quantity(quantity) => found.iter().any(|n| quantity.matches(n)),
         SearchValue::Reference(target) => found
             .iter()
             .filter_map(|n| n["reference"].as_str())
             .any(|r| reference_matches(target, r)),
-    })
+    };
+    match criterion.modifier {
+        // R4: `:not` matches every record none of whose codes is any of the values,
+        // those without the element included.
+        Some(Modifier::Not) => !criterion.values.iter().any(any_value),
+        _ => criterion.values.iter().any(any_value),
+    }
+}
+
+/// The strings a string search looks at in a node: the string itself, or each part
+/// of a HumanName or Address (family, given, text, lines, city, postcode...).
+fn string_parts(node: &Value) -> Vec<&str> {
+    match node {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items.iter().flat_map(string_parts).collect(),
+        Value::Object(map) => map
+            .iter()
+            .filter(|(key, _)| !matches!(key.as_str(), "use" | "period" | "extension" | "id"))
+            .flat_map(|(_, v)| string_parts(v))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// What `:text` looks at: a CodeableConcept's text and its codings' displays, a
+/// Coding's display, an Identifier's type text.
+fn display_texts(node: &Value) -> Vec<&str> {
+    let mut texts: Vec<&str> = Vec::new();
+    texts.extend(node["text"].as_str());
+    texts.extend(node["display"].as_str());
+    texts.extend(node["type"]["text"].as_str());
+    for coding in node["coding"].as_array().into_iter().flatten() {
+        texts.extend(coding["display"].as_str());
+    }
+    texts
 }
 
 /// `(system, code)` pairs a node offers to a token search: a code, a Coding, a
@@ -131,7 +171,7 @@ fn string_matches(modifier: Option<Modifier>, wanted: &str, actual: &str) -> boo
     match modifier {
         Some(Modifier::Exact) => actual == wanted,
         Some(Modifier::Contains) => actual.to_lowercase().contains(&wanted.to_lowercase()),
-        None => actual.to_lowercase().starts_with(&wanted.to_lowercase()),
+        _ => actual.to_lowercase().starts_with(&wanted.to_lowercase()),
     }
 }
 

@@ -2,6 +2,7 @@
 //! against resources and rebuilt, never pasted, into each partner's query.
 
 pub mod matcher;
+pub mod quantity;
 pub mod registry;
 pub mod value;
 
@@ -9,6 +10,7 @@ use std::collections::BTreeSet;
 
 use crate::fhir::outcome::Issue;
 use crate::fhir::{NhsNumber, ResourceType};
+use quantity::QuantityValue;
 use registry::{ParamDef, ParamKind, Registry};
 use value::{ReferenceValue, SearchValue, TokenValue, split_unescaped};
 
@@ -21,13 +23,23 @@ const TRANSPORT_PARAMS: [&str; 2] = ["_format", "_pretty"];
 pub enum Modifier {
     Exact,
     Contains,
+    /// Tokens: the text of a CodeableConcept or a Coding's display, as a string.
+    Text,
+    /// Tokens: none of the values (and records without the element).
+    Not,
+    /// Whether the element is absent (`true`) or present (`false`).
+    Missing,
 }
 
 impl Modifier {
+    /// The R4 modifier code (SearchParameter.modifier).
     fn parse(s: &str) -> Option<Modifier> {
         match s {
             "exact" => Some(Modifier::Exact),
             "contains" => Some(Modifier::Contains),
+            "text" => Some(Modifier::Text),
+            "not" => Some(Modifier::Not),
+            "missing" => Some(Modifier::Missing),
             _ => None,
         }
     }
@@ -36,6 +48,86 @@ impl Modifier {
         match self {
             Modifier::Exact => "exact",
             Modifier::Contains => "contains",
+            Modifier::Text => "text",
+            Modifier::Not => "not",
+            Modifier::Missing => "missing",
+        }
+    }
+
+    /// May a partner be asked with it? Only where a partner that drops the modifier
+    /// but keeps the value still answers a superset (`:exact` read as a prefix
+    /// match); `:not=active` read as `=active`, or `:contains` as a prefix, would
+    /// lose records the facade then could not restore.
+    fn partners_may_take(self) -> bool {
+        self == Modifier::Exact
+    }
+}
+
+/// `_summary`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Summary {
+    #[default]
+    False,
+    True,
+    Text,
+    Data,
+    Count,
+}
+
+impl Summary {
+    pub fn parse(raw: &str) -> Result<Summary, SearchError> {
+        match raw {
+            "false" => Ok(Summary::False),
+            "true" => Ok(Summary::True),
+            "text" => Ok(Summary::Text),
+            "data" => Ok(Summary::Data),
+            "count" => Ok(Summary::Count),
+            other => Err(SearchError::InvalidValue {
+                param: "_summary".into(),
+                reason: format!("_summary must be true, text, data, count or false, not '{other}'"),
+            }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Summary::False => "false",
+            Summary::True => "true",
+            Summary::Text => "text",
+            Summary::Data => "data",
+            Summary::Count => "count",
+        }
+    }
+}
+
+/// `_total`: whether a searchset says how many matches there are. The facade
+/// counts what is released, so an estimate is the accurate count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Total {
+    None,
+    Estimate,
+    #[default]
+    Accurate,
+}
+
+impl Total {
+    fn parse(raw: &str) -> Result<Total, SearchError> {
+        match raw {
+            "none" => Ok(Total::None),
+            "estimate" => Ok(Total::Estimate),
+            "accurate" => Ok(Total::Accurate),
+            other => Err(SearchError::InvalidValue {
+                param: "_total".into(),
+                reason: format!("_total must be none, estimate or accurate, not '{other}'"),
+            }),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Total::None => "none",
+            Total::Estimate => "estimate",
+            Total::Accurate => "accurate",
         }
     }
 }
@@ -57,6 +149,15 @@ impl Criterion {
     /// The same, under the name partners know the parameter by.
     pub fn to_partner_pair(&self) -> (String, String) {
         self.query_pair_named(&self.param.partner_code)
+    }
+
+    /// What a partner is asked for this criterion: None where only the facade can
+    /// apply it safely (see `Modifier::partners_may_take`); the facade applies every
+    /// criterion to what partners return in any case.
+    pub fn partner_pair(&self) -> Option<(String, String)> {
+        self.modifier
+            .is_none_or(Modifier::partners_may_take)
+            .then(|| self.to_partner_pair())
     }
 
     fn query_pair_named(&self, code: &str) -> (String, String) {
@@ -149,7 +250,8 @@ pub struct SearchRequest {
     pub patient: Option<NhsNumber>,
     pub count: usize,
     pub sort: SortOrder,
-    pub summary_count: bool,
+    pub summary: Summary,
+    pub total: Total,
     pub elements: Option<Vec<String>>,
     /// Records the matches point at, and records pointing at them, to add.
     pub includes: Vec<Include>,
@@ -162,7 +264,8 @@ pub struct SearchRequest {
 pub enum SearchError {
     #[error("{reason}")]
     InvalidValue { param: String, reason: String },
-    /// Under `Prefer: handling=strict`, a parameter the facade does not support.
+    /// A parameter or modifier the facade does not support (unless the client asked
+    /// for `Prefer: handling=lenient`).
     #[error("{reason}")]
     Unsupported { param: String, reason: String },
     #[error("a search for {0} needs a patient: add patient=Patient/{{NHS number}}")]
@@ -184,8 +287,9 @@ impl SearchError {
 }
 
 impl SearchRequest {
-    /// Parses query pairs for `resource_type`. Unknown parameters become warning notes,
-    /// or an error when `strict` (FHIR `Prefer: handling=strict`).
+    /// Parses query pairs for `resource_type`. A parameter or modifier the facade
+    /// cannot honour is an error when `strict` (the default), else a warning note and
+    /// left out of what the self link shows (`Prefer: handling=lenient`).
     pub fn parse(
         resource_type: ResourceType,
         pairs: &[(String, String)],
@@ -201,7 +305,8 @@ impl SearchRequest {
                 field: SortField::Date,
                 descending: true,
             },
-            summary_count: false,
+            summary: Summary::False,
+            total: Total::Accurate,
             elements: None,
             includes: Vec::new(),
             revincludes: Vec::new(),
@@ -222,16 +327,8 @@ impl SearchRequest {
                 "_sort" => {
                     request.sort = parse_sort(resource_type, raw, strict, &mut request.notes)?
                 }
-                "_summary" => match raw.as_str() {
-                    "count" => request.summary_count = true,
-                    "false" => {}
-                    other => unsupported(
-                        strict,
-                        &mut request.notes,
-                        "_summary",
-                        format!("_summary={other} is not supported; only count"),
-                    )?,
-                },
+                "_summary" => request.summary = Summary::parse(raw)?,
+                "_total" => request.total = Total::parse(raw)?,
                 "_elements" => request.elements = Some(parse_elements(raw)?),
                 "_include" | "_include:iterate" | "_revinclude" | "_revinclude:iterate" => {
                     let reverse = name.starts_with("_revinclude");
@@ -255,6 +352,12 @@ impl SearchRequest {
                     }
                 }
             }
+        }
+        if request.elements.is_some() && !matches!(request.summary, Summary::False) {
+            return Err(SearchError::InvalidValue {
+                param: "_elements".into(),
+                reason: "_elements and _summary cannot be used together".into(),
+            });
         }
         if resource_type.is_clinical() {
             request.patient = Some(request.the_patient()?);
@@ -354,8 +457,11 @@ impl SearchRequest {
             self.criteria.iter().map(Criterion::to_query_pair).collect();
         pairs.push(("_count".into(), self.count.to_string()));
         pairs.push(("_sort".into(), self.sort.to_query()));
-        if self.summary_count {
-            pairs.push(("_summary".into(), "count".into()));
+        if self.summary != Summary::False {
+            pairs.push(("_summary".into(), self.summary.as_str().into()));
+        }
+        if self.total != Total::Accurate {
+            pairs.push(("_total".into(), self.total.as_str().into()));
         }
         if let Some(elements) = &self.elements {
             pairs.push(("_elements".into(), elements.join(",")));
@@ -404,7 +510,7 @@ fn parse_count(
         reason: format!("_count must be a whole number, not '{raw}'"),
     })?;
     if count == 0 {
-        request.summary_count = true;
+        request.summary = Summary::Count;
         return Ok(limits.default_count);
     }
     if count > limits.max_count {
@@ -536,6 +642,40 @@ fn parse_include(
     Ok(include)
 }
 
+/// `_summary` and `_elements` on a read (`GET [type]/[id]`): how much of the record
+/// to show. Any other parameter but the format's is refused when `strict`.
+pub fn read_controls(
+    pairs: &[(String, String)],
+    strict: bool,
+) -> Result<(Summary, Option<Vec<String>>), SearchError> {
+    let mut summary = Summary::False;
+    let mut elements = None;
+    for (name, raw) in pairs {
+        match name.as_str() {
+            _ if raw.is_empty() || TRANSPORT_PARAMS.contains(&name.as_str()) => {}
+            "_summary" => summary = Summary::parse(raw)?,
+            "_elements" => elements = Some(parse_elements(raw)?),
+            other => unsupported(
+                strict,
+                &mut Vec::new(),
+                other,
+                format!("a read takes _summary, _elements and _format, not '{other}'"),
+            )?,
+        }
+    }
+    match (summary, &elements) {
+        (Summary::Count, _) => Err(SearchError::InvalidValue {
+            param: "_summary".into(),
+            reason: "_summary=count is for searches; a read returns one record".into(),
+        }),
+        (Summary::False, _) | (_, None) => Ok((summary, elements)),
+        _ => Err(SearchError::InvalidValue {
+            param: "_elements".into(),
+            reason: "_elements and _summary cannot be used together".into(),
+        }),
+    }
+}
+
 fn parse_elements(raw: &str) -> Result<Vec<String>, SearchError> {
     raw.split(',')
         .map(str::trim)
@@ -563,6 +703,9 @@ pub fn parse_criterion(
     strict: bool,
     notes: &mut Vec<Issue>,
 ) -> Result<Option<Criterion>, SearchError> {
+    if let Some((head, chained)) = name.split_once('.') {
+        return parse_chain(resource_type, name, head, chained, raw, strict, notes);
+    }
     let (code, modifier) = match name.split_once(':') {
         Some((code, modifier)) => (code, Some(modifier)),
         None => (name, None),
@@ -576,8 +719,19 @@ pub fn parse_criterion(
         )?;
         return Ok(None);
     };
+    let invalid = |reason: String| SearchError::InvalidValue {
+        param: code.to_string(),
+        reason: format!("{code}: {reason}"),
+    };
+    // `subject:Patient=9000000009`: the type a reference must point at.
+    let reference_type = modifier.filter(|m| {
+        param.kind == ParamKind::Reference
+            && param.modifiers.iter().any(|pm| pm == "type")
+            && param.targets.iter().any(|t| t == m)
+    });
     let modifier = match modifier {
         None => None,
+        Some(_) if reference_type.is_some() => None,
         Some(m) => match Modifier::parse(m).filter(|_| param.modifiers.iter().any(|pm| pm == m)) {
             Some(m) => Some(m),
             None => {
@@ -591,23 +745,93 @@ pub fn parse_criterion(
             }
         },
     };
-    let invalid = |reason: String| SearchError::InvalidValue {
-        param: code.to_string(),
-        reason: format!("{code}: {reason}"),
-    };
     let values = split_unescaped(raw, ',')
         .into_iter()
-        .map(|v| match param.kind {
-            ParamKind::Token => TokenValue::parse(v).map(SearchValue::Token),
-            ParamKind::Date => crate::fhir::date::DateValue::parse(v).map(SearchValue::Date),
-            ParamKind::String => Ok(SearchValue::String(value::unescape(v))),
-            ParamKind::Reference => ReferenceValue::parse(v).map(SearchValue::Reference),
+        .map(|v| match (modifier, param.kind) {
+            (Some(Modifier::Missing), _) => match v {
+                "true" => Ok(SearchValue::Missing(true)),
+                "false" => Ok(SearchValue::Missing(false)),
+                other => Err(format!(":missing is true or false, not '{other}'")),
+            },
+            (Some(Modifier::Text), _) => Ok(SearchValue::String(value::unescape(v))),
+            (_, ParamKind::Token) => TokenValue::parse(v).map(SearchValue::Token),
+            (_, ParamKind::Date) => crate::fhir::date::DateValue::parse(v).map(SearchValue::Date),
+            (_, ParamKind::String) => Ok(SearchValue::String(value::unescape(v))),
+            (_, ParamKind::Quantity) => QuantityValue::parse(v).map(SearchValue::Quantity),
+            (_, ParamKind::Reference) => {
+                let mut reference = ReferenceValue::parse(v)?;
+                if let Some(wanted) = reference_type {
+                    match reference.resource_type.as_deref() {
+                        Some(given) if given != wanted => {
+                            return Err(format!("'{v}' is not a reference to a {wanted}"));
+                        }
+                        _ => reference.resource_type = Some(wanted.to_string()),
+                    }
+                }
+                Ok(SearchValue::Reference(reference))
+            }
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(invalid)?;
     Ok(Some(Criterion {
         param,
         modifier,
+        values,
+    }))
+}
+
+/// A chained parameter. The one chain the facade can answer is the patient's NHS
+/// number (`patient.identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009`, also
+/// `subject:Patient.identifier`), which names the same patient as
+/// `patient=Patient/9000000009`; any other chain would need the facade to search the
+/// chained type first, and is refused.
+fn parse_chain(
+    resource_type: ResourceType,
+    name: &str,
+    head: &str,
+    chained: &str,
+    raw: &str,
+    strict: bool,
+    notes: &mut Vec<Issue>,
+) -> Result<Option<Criterion>, SearchError> {
+    let (code, target) = head.split_once(':').unwrap_or((head, "Patient"));
+    let param = Registry::get()
+        .lookup(resource_type, code)
+        .filter(|p| p.names_patient() && target == "Patient" && chained == "identifier");
+    let Some(param) = param else {
+        unsupported(
+            strict,
+            notes,
+            name,
+            format!(
+                "the chain '{name}' is not supported on {resource_type}; only patient.identifier with an NHS number"
+            ),
+        )?;
+        return Ok(None);
+    };
+    let values = split_unescaped(raw, ',')
+        .into_iter()
+        .map(|v| {
+            let token = TokenValue::parse(v).ok();
+            let nhs = token
+                .as_ref()
+                .filter(|t| t.system.as_deref() == Some(NHS_NUMBER_SYSTEM))
+                .and_then(|t| t.code.clone());
+            nhs.map(|id| {
+                SearchValue::Reference(ReferenceValue {
+                    resource_type: Some("Patient".into()),
+                    id,
+                })
+            })
+            .ok_or_else(|| SearchError::InvalidValue {
+                param: name.to_string(),
+                reason: format!("{name}: '{v}' is not {NHS_NUMBER_SYSTEM}|{{NHS number}}"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Criterion {
+        param,
+        modifier: None,
         values,
     }))
 }
@@ -726,7 +950,8 @@ mod tests {
                 false
             )
             .unwrap()
-            .summary_count
+            .summary
+                == Summary::Count
         );
         assert!(
             parse(

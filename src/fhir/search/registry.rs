@@ -22,6 +22,7 @@ pub enum ParamKind {
     Date,
     String,
     Reference,
+    Quantity,
 }
 
 /// One search parameter as it applies to one resource type.
@@ -157,6 +158,7 @@ impl Registry {
                 "date" => ParamKind::Date,
                 "string" => ParamKind::String,
                 "reference" => ParamKind::Reference,
+                "quantity" => ParamKind::Quantity,
                 other => return Err(format!("unsupported parameter type {other}")),
             };
             let partner_code = sp["extension"]

@@ -23,6 +23,9 @@ pub enum SearchValue {
     Date(DateValue),
     String(String),
     Reference(ReferenceValue),
+    Quantity(super::quantity::QuantityValue),
+    /// `:missing=true|false`.
+    Missing(bool),
 }
 
 impl TokenValue {
@@ -96,6 +99,8 @@ impl SearchValue {
             SearchValue::Date(d) => d.to_query(),
             SearchValue::String(s) => escape(s),
             SearchValue::Reference(r) => r.to_query(),
+            SearchValue::Quantity(q) => q.to_query(),
+            SearchValue::Missing(missing) => missing.to_string(),
         }
     }
 }
