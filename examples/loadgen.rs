@@ -1,35 +1,44 @@
-//! Load generator: how much the facade adds on top of its slowest partner.
+//! Load generator: how much the facade adds on top of its slowest partner, and what
+//! it costs in CPU and memory.
 //!
-//!     cargo run --release --example loadgen -- [--latencies 0,10,50,100] [--requests 200]
-//!                                               [--concurrency 16] [--seconds 10]
+//!     cargo build --release && cargo run --release --example loadgen -- \
+//!         [--latencies 0,10,50,100] [--requests 200] [--seconds 10] [--soak-seconds 0]
 //!
 //! Starts three simulated partners (examples/data plus a bench patient with 17
-//! observations at each) that answer after a fixed latency L, and a facade over them,
-//! all on 127.0.0.1 in this process. Then:
+//! observations at each) that answer after a fixed latency L, in this process, and
+//! the facade as its own process (`target/release/shcr-facade serve`, 2 workers, an
+//! SQLite database in a temporary directory, every commit flushed to disk), so that
+//! its CPU time and memory can be read from /proc apart from the partners' and the
+//! client's. Then:
 //!
 //! 1. latency: for each L, `--requests` sequential 3-partner Observation searches;
 //!    p50/p99 next to a direct call to one partner with the same L (the floor);
-//! 2. throughput: with L = 10 ms, `--concurrency` clients for `--seconds`, each
-//!    request a 3-partner search returning 50 resources;
-//! 3. the privacy policy's and the audit trail's share: the facade has no way to run
-//!    without either (deliberately), so their per-request costs are timed on their
-//!    own, next to the p50 above: the objection register read and the audit event
-//!    write (the same SQLite database, the event naming 50 returned resources), and
-//!    the filter over the same 51 resources;
-//! 4. a legacy partner's mapping: each example council record (examples/legacy/samples)
+//! 2. throughput: with L = 10 ms, 16 and then 64 clients for `--seconds` each, every
+//!    request a 3-partner search returning 50 resources, token-validated,
+//!    policy-filtered and audited durably; the facade's CPU ms per request (its
+//!    utime + stime over the 16-client run) next to the floor of the same work
+//!    (parsing the three partners' answers and writing the facade's answer with
+//!    serde_json, timed here in the same run);
+//! 3. memory: the facade's RSS after warming up, and with `--soak-seconds N` after the
+//!    first minute of N seconds of 16-client load and at its end;
+//! 4. the audit trail: one durable event alone, and 16 at once sharing commits;
+//! 5. the release stage's cost over the same 51 resources, and the objection
+//!    register read;
+//! 6. a legacy partner's mapping: each example council record (examples/legacy/samples)
 //!    turned into FHIR R4 through its Liquid template, parsed as strict R4 and its dates
 //!    checked, the work the facade does per record a legacy system sends;
-//! 5. record length: with L = 5 ms, the same AllergyIntolerance search for a patient
+//! 7. record length: with L = 5 ms, the same AllergyIntolerance search for a patient
 //!    whose GP record holds 10 resources and for one whose record also holds 1,200
 //!    encounters: the release stage follows what each allergy points at, so the
 //!    encounters should cost nothing (the ratio of the two p50s is printed).
 //!
 //! Client, partners and facade share this machine's cores, so the figures are
-//! conservative. The facade uses an SQLite database in a temporary directory. Every request is checked (status 200, entry count), so a fast
+//! conservative. Every request is checked (status 200, entry count), so a fast
 //! failure cannot pass for a fast answer.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -54,16 +63,16 @@ const AUDIENCE: &str = "https://shcr.loadgen/fhir";
 struct Args {
     latencies: Vec<u64>,
     requests: usize,
-    concurrency: usize,
     seconds: u64,
+    soak_seconds: u64,
 }
 
 fn args() -> Args {
     let mut args = Args {
         latencies: vec![0, 10, 50, 100],
         requests: 200,
-        concurrency: 16,
         seconds: 10,
+        soak_seconds: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -76,8 +85,8 @@ fn args() -> Args {
                     .collect()
             }
             "--requests" => args.requests = value.parse().expect("a number"),
-            "--concurrency" => args.concurrency = value.parse().expect("a number"),
             "--seconds" => args.seconds = value.parse().expect("a number"),
+            "--soak-seconds" => args.soak_seconds = value.parse().expect("a number"),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -99,7 +108,7 @@ fn add_bench_patient(data: &mut PartnerData, partner: &str) {
             "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
             "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}], "text": "Heart rate"},
             "subject": {"reference": format!("Patient/{local}")},
-            "performer": [{"reference": "Practitioner/dr-1", "display": "Dr A Clinician"}],
+            "performer": [{"display": "Dr A Clinician"}],
             "effectiveDateTime": format!("2024-{:02}-{:02}T10:00:00Z", i % 12 + 1, i + 1),
             "valueQuantity": {"value": 60 + i, "unit": "beats/minute", "system": "http://unitsofmeasure.org", "code": "/min"}
         }));
@@ -133,13 +142,82 @@ fn add_record_length_patients(data: &mut PartnerData) {
     }
 }
 
+/// The facade's own process, killed when dropped.
+struct Facade {
+    child: Child,
+}
+
+impl Drop for Facade {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Facade {
+    /// CPU time the process has used (user and system), from /proc.
+    fn cpu(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("/proc stat");
+        // Fields after the command name's closing parenthesis; utime and stime are
+        // the 14th and 15th fields of the line, in clock ticks.
+        let after = &stat[stat.rfind(')').expect("comm") + 2..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        let per_second = clock_ticks_per_second();
+        Duration::from_secs_f64(ticks as f64 / per_second as f64)
+    }
+
+    /// Resident memory, in MiB.
+    fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc status");
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS");
+        kib / 1024.0
+    }
+}
+
+/// USER_HZ: 100 on Linux for every architecture this runs on (getconf CLK_TCK).
+fn clock_ticks_per_second() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100)
+}
+
 struct Stack {
     base: String,
     database: shcr_facade::config::DatabaseConfig,
     partners: Vec<SimPartner>,
     _issuer: DevIssuer,
     client: reqwest::Client,
+    facade: Facade,
     _database: tempfile::TempDir,
+}
+
+/// The release binary beside this example (`target/release/shcr-facade`).
+fn facade_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("this program's path");
+    let binary = exe
+        .parent()
+        .and_then(|examples| examples.parent())
+        .expect("target/release/examples")
+        .join("shcr-facade");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build --release` first",
+        binary.display()
+    );
+    binary
 }
 
 async fn start(latency_ms: u64) -> Stack {
@@ -167,33 +245,69 @@ async fn start(latency_ms: u64) -> Stack {
     // Every search carries a clinician's token, validated as in use (ES256, JWKS cached).
     let issuer = DevIssuer::start(TcpListener::bind("127.0.0.1:0").expect("bind"), AUDIENCE)
         .expect("issuer");
-    config.auth.dev_mode = true;
+    // Trusted by configuration, as a real identity provider is (a served facade
+    // takes no development tokens): the token is signed without the development mark.
     config.auth.audience = Some(AUDIENCE.into());
     config.auth.issuers = vec![IssuerConfig {
         issuer: issuer.issuer.clone(),
         acr_values: Vec::new(),
     }];
     let mut headers = reqwest::header::HeaderMap::new();
-    let token = issuer.token(&TokenRequest::default());
+    let mut claims = issuer.claims(&TokenRequest::default());
+    claims
+        .as_object_mut()
+        .expect("claims")
+        .remove(shcr_facade::auth::DEV_CLAIM);
+    let token = issuer.sign(&claims);
     headers.insert(
         reqwest::header::AUTHORIZATION,
         format!("Bearer {token}").parse().expect("header"),
     );
-    let database_config = config.database.clone();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let (server, base) = shcr_facade::server(config, listener).expect("facade");
-    tokio::spawn(server);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("port")
+        .port();
+    config.server.port = port;
+    let base = format!("http://127.0.0.1:{port}/fhir");
+    config.server.public_base_url = Some(base.clone());
+    let path = database.path().join("shcr.toml");
+    std::fs::write(&path, toml::to_string(&config).expect("config as TOML")).expect("config file");
+    let child = Command::new(facade_binary())
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the facade process");
+    let facade = Facade { child };
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
+        .pool_max_idle_per_host(128)
         .default_headers(headers)
         .build()
         .expect("client");
+    let ready = format!("http://127.0.0.1:{port}/readyz");
+    let started = Instant::now();
+    while !client
+        .get(&ready)
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "facade did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     Stack {
         base,
-        database: database_config,
+        database: config.database.clone(),
         partners,
         _issuer: issuer,
         client,
+        facade,
         _database: database,
     }
 }
@@ -209,7 +323,16 @@ async fn fetch(client: &reqwest::Client, url: &str, entries: usize) -> Duration 
     let found = bundle["entry"].as_array().map_or(0, |e| {
         e.iter().filter(|e| e["search"]["mode"] == "match").count()
     });
-    assert_eq!(found, entries, "{url}");
+    assert_eq!(
+        found,
+        entries,
+        "{url}: {}",
+        bundle["entry"]
+            .as_array()
+            .and_then(|e| e.last())
+            .map_or(String::new(), |outcome| outcome["resource"]["issue"]
+                .to_string())
+    );
     elapsed
 }
 
@@ -244,10 +367,17 @@ async fn register_cost(database: &shcr_facade::config::DatabaseConfig, iteration
     started.elapsed().as_secs_f64() * 1000.0 / iterations as f64
 }
 
-/// Mean time of writing one audit event (hash-chained, as every request does), in ms.
-async fn audit_cost(database: &shcr_facade::config::DatabaseConfig, iterations: u32) -> f64 {
-    let store = shcr_facade::store::Store::open(database).expect("database");
-    let access = shcr_facade::audit::Access {
+/// Mean time per durable audit event (hash-chained, flushed, as every request
+/// writes), in ms: one at a time, and `together` at once sharing commits.
+async fn audit_cost(iterations: usize, together: usize) -> (f64, f64) {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let database = shcr_facade::config::DatabaseConfig {
+        url: format!("sqlite://{}", directory.path().join("audit.db").display()),
+        ..Default::default()
+    };
+    let store = shcr_facade::store::Store::open(&database).expect("database");
+    let writer = Arc::new(shcr_facade::audit::GroupCommit::start(store).expect("writer"));
+    let access = Arc::new(shcr_facade::audit::Access {
         request_id: "loadgen".into(),
         method: "GET".into(),
         target: format!("/fhir/Observation?patient={BENCH_NHS}&_count=50"),
@@ -268,14 +398,112 @@ async fn audit_cost(database: &shcr_facade::config::DatabaseConfig, iterations: 
         partners: Vec::new(),
         withheld: 0,
         unjudged: 0,
-    };
+    });
     let started = Instant::now();
     for _ in 0..iterations {
-        shcr_facade::audit::record(&store, &access)
+        shcr_facade::audit::record(&writer, &access)
             .await
             .expect("audit write");
     }
+    let alone = started.elapsed().as_secs_f64() * 1000.0 / iterations as f64;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..together)
+        .map(|_| {
+            let (writer, access) = (writer.clone(), access.clone());
+            tokio::spawn(async move {
+                for _ in 0..iterations / together {
+                    shcr_facade::audit::record(&writer, &access)
+                        .await
+                        .expect("audit write");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("writer task");
+    }
+    let shared =
+        started.elapsed().as_secs_f64() * 1000.0 / (iterations / together * together) as f64;
+    (alone, shared)
+}
+
+/// The floor of one search's work, in ms: parsing the three partners' answers and
+/// writing the facade's answer with serde_json, nothing else.
+async fn floor_cost(stack: &Stack, iterations: u32) -> f64 {
+    let mut partner_bodies = Vec::new();
+    for (partner, sim) in ["riverside-gp", "northgate-acute", "valley-community"]
+        .iter()
+        .zip(&stack.partners)
+    {
+        let url = format!(
+            "{}/Observation?patient=bench-{partner}&_count=100",
+            sim.base_url
+        );
+        let body = stack
+            .client
+            .get(url)
+            .send()
+            .await
+            .expect("partner")
+            .bytes()
+            .await
+            .expect("body");
+        partner_bodies.push(body);
+    }
+    let answer = stack
+        .client
+        .get(format!(
+            "{}/Observation?patient={BENCH_NHS}&_count=50",
+            stack.base
+        ))
+        .send()
+        .await
+        .expect("facade")
+        .bytes()
+        .await
+        .expect("body");
+    let answer: Value = serde_json::from_slice(&answer).expect("JSON");
+    let started = Instant::now();
+    for _ in 0..iterations {
+        for body in &partner_bodies {
+            std::hint::black_box(serde_json::from_slice::<Value>(body).expect("JSON"));
+        }
+        std::hint::black_box(serde_json::to_vec(&answer).expect("written"));
+    }
     started.elapsed().as_secs_f64() * 1000.0 / iterations as f64
+}
+
+/// `clients` clients searching for `seconds`: completed searches, req/s, p50, p99.
+async fn load(stack: &Stack, url: &str, clients: usize, seconds: u64) -> (usize, f64, f64, f64) {
+    let done = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let (client, url, done) = (stack.client.clone(), url.to_string(), done.clone());
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                while Instant::now() < deadline {
+                    samples.push(fetch(&client, &url, 50).await);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    for worker in workers {
+        samples.extend(worker.await.expect("worker"));
+    }
+    samples.sort();
+    let elapsed = started.elapsed().as_secs_f64();
+    let completed = done.load(Ordering::Relaxed);
+    (
+        completed,
+        completed as f64 / elapsed,
+        percentile(&samples, 0.50),
+        percentile(&samples, 0.99),
+    )
 }
 
 /// Links are not followed here: the release stage's own cost, over records that
@@ -349,16 +577,36 @@ fn legacy_mapping_cost(iterations: u32) -> Vec<(String, f64)> {
         &[
             ResourceType::named("Encounter"),
             ResourceType::named("CarePlan"),
+            ResourceType::named("ServiceRequest"),
         ],
     )
     .expect("the example mapping loads");
+    // Each template's sample record, as the mapping file names it.
+    let text = std::fs::read_to_string(legacy.join("eastshire-asc.toml")).expect("mapping file");
+    let file: toml::Value = toml::from_str(&text).expect("mapping TOML");
+    let samples: std::collections::HashMap<String, String> = std::iter::once(&file["patient"])
+        .chain(file["resources"].as_array().into_iter().flatten())
+        .filter_map(|t| {
+            Some((
+                t.get("template")?.as_str()?.to_string(),
+                t.get("sample")?.as_str()?.to_string(),
+            ))
+        })
+        .collect();
     let patient = json!({"id": "EC10450", "nhs_number": "9990000093"});
     let partner = json!({"id": "eastshire-asc", "name": "Eastshire County Council Adult Social Care", "ods_code": "LA909"});
     std::iter::once(&mapping.patient.template)
         .chain(mapping.resources.iter().map(|r| &r.template))
         .map(|template| {
             let name = template.file.file_stem().expect("a file").to_string_lossy();
-            let sample = legacy.join("samples").join(format!("{name}.json"));
+            let sample = legacy.join(
+                &samples[template
+                    .file
+                    .file_name()
+                    .expect("a file")
+                    .to_string_lossy()
+                    .as_ref()],
+            );
             let record: Value = serde_json::from_str(
                 &std::fs::read_to_string(&sample).expect("the template's sample"),
             )
@@ -375,7 +623,7 @@ fn legacy_mapping_cost(iterations: u32) -> Vec<(String, f64)> {
         .collect()
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args = args();
     let observations = 3 * OBSERVATIONS_PER_PARTNER;
@@ -387,7 +635,6 @@ async fn main() {
         "{:>6} {:>14} {:>14} {:>14} {:>14} {:>12}",
         "L ms", "direct p50", "facade p50", "facade p99", "p50 - L", "p50 / direct"
     );
-    let mut p50_at_10 = None;
     for latency in &args.latencies {
         let stack = start(*latency).await;
         let direct = format!(
@@ -408,69 +655,58 @@ async fn main() {
             p50 - *latency as f64,
             p50 / direct_p50
         );
-        if *latency == 10 {
-            p50_at_10 = Some(p50);
-        }
     }
 
-    let stack = Arc::new(start(10).await);
-    let url = Arc::new(format!(
-        "{}/Observation?patient={BENCH_NHS}&_count=50",
-        stack.base
-    ));
-    fetch(&stack.client, &url, 50).await;
-    let done = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
-    let started = Instant::now();
-    let workers: Vec<_> = (0..args.concurrency)
-        .map(|_| {
-            let (stack, url, done) = (stack.clone(), url.clone(), done.clone());
-            tokio::spawn(async move {
-                let mut samples = Vec::new();
-                while Instant::now() < deadline {
-                    samples.push(fetch(&stack.client, &url, 50).await);
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-                samples
-            })
-        })
-        .collect();
-    let mut samples = Vec::new();
-    for worker in workers {
-        samples.extend(worker.await.expect("worker"));
+    let stack = start(10).await;
+    let url = format!("{}/Observation?patient={BENCH_NHS}&_count=50", stack.base);
+    for _ in 0..200 {
+        fetch(&stack.client, &url, 50).await;
     }
-    samples.sort();
-    let elapsed = started.elapsed().as_secs_f64();
-    let completed = done.load(Ordering::Relaxed);
+    let rss_warm = stack.facade.rss_mib();
+    let cpu_before = stack.facade.cpu();
+    let (completed, rate, p50, p99) = load(&stack, &url, 16, args.seconds).await;
+    let cpu_per_request =
+        (stack.facade.cpu() - cpu_before).as_secs_f64() * 1000.0 / completed as f64;
     println!(
-        "\nthroughput, L = 10 ms, {} clients, {}s: {completed} searches of 50 resources, {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms",
-        args.concurrency,
-        args.seconds,
-        completed as f64 / elapsed,
-        percentile(&samples, 0.50),
-        percentile(&samples, 0.99)
+        "\nthroughput, L = 10 ms, 16 clients, {}s: {completed} searches of 50 resources, {rate:.0} req/s, p50 {p50:.1} ms, p99 {p99:.1} ms",
+        args.seconds
     );
+    let (completed, rate, p50, p99) = load(&stack, &url, 64, args.seconds).await;
+    println!(
+        "throughput, L = 10 ms, 64 clients, {}s: {completed} searches of 50 resources, {rate:.0} req/s, p50 {p50:.1} ms, p99 {p99:.1} ms",
+        args.seconds
+    );
+    let floor = floor_cost(&stack, 2_000).await;
+    println!(
+        "facade CPU per search (its own process, utime + stime, 16 clients): {cpu_per_request:.3} ms; floor (serde_json parse of the 3 partners' answers + writing the answer): {floor:.3} ms; ratio {:.1}",
+        cpu_per_request / floor
+    );
+    println!("facade RSS after warming up: {rss_warm:.1} MiB");
+    if args.soak_seconds > 0 {
+        let first = args.soak_seconds.min(60);
+        load(&stack, &url, 16, first).await;
+        let rss_minute = stack.facade.rss_mib();
+        let (completed, rate, _, _) = load(&stack, &url, 16, args.soak_seconds - first).await;
+        let rss_end = stack.facade.rss_mib();
+        println!(
+            "soak, 16 clients, {}s: RSS {rss_minute:.1} MiB after the first {first}s, {rss_end:.1} MiB at the end ({:+.1} %); the rest of the soak {completed} searches, {rate:.0} req/s",
+            args.soak_seconds,
+            100.0 * (rss_end - rss_minute) / rss_minute
+        );
+    }
 
     let register = register_cost(&stack.database, 2_000).await;
     let (resources, filter) = policy_cost(2_000).await;
-    let audit = audit_cost(&stack.database, 2_000).await;
+    let (alone, shared) = audit_cost(2_000, 16).await;
     println!(
-        "\nobjection register read: {register:.3} ms per request (SQLite)\npolicy filter: {filter:.3} ms per search of {resources} resources (classifier, labels, links)\naudit event write: {audit:.3} ms per request (SQLite, hash-chained, 50 returned ids)"
+        "\nobjection register read: {register:.3} ms per request (SQLite)\npolicy filter: {filter:.3} ms per search of {resources} resources (classifier, labels, links)\naudit event, durable (SQLite synchronous = FULL, hash-chained, 50 returned ids): {alone:.3} ms one at a time; {shared:.3} ms each with 16 at once sharing commits"
     );
-    if let Some(p50) = p50_at_10 {
-        println!(
-            "policy share of the facade p50 at L = 10 ms ({p50:.2} ms): {:.1} % (without it, about {:.2} ms)\naudit share: {:.1} % (without it, about {:.2} ms)",
-            100.0 * (register + filter) / p50,
-            p50 - register - filter,
-            100.0 * audit / p50,
-            p50 - audit
-        );
-    }
 
     println!("\nlegacy mapping, per council record (Liquid, strict R4 parse, date check):");
     for (template, ms) in legacy_mapping_cost(2_000) {
         println!("  {template:<14} {ms:.3} ms");
     }
+    drop(stack);
 
     let stack = start(5).await;
     let search = |nhs: &str| format!("{}/AllergyIntolerance?patient={nhs}", stack.base);

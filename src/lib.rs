@@ -163,6 +163,7 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
     let audit_readers = Arc::new(tokio::sync::Semaphore::new(
         (config.database.pool_size as usize / 4).max(1),
     ));
+    let audit = Arc::new(audit::GroupCommit::start(store.clone())?);
     let app_base = base.clone();
     let instance: Arc<str> = format!("{base} (instance {})", uuid::Uuid::new_v4()).into();
     let app = move || {
@@ -184,6 +185,7 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
             max_body_bytes: config.server.max_body_bytes,
             capability_statement: capability_statement.clone(),
             store: store.clone(),
+            audit: audit.clone(),
             partner_count: config.partners.len(),
             policy: policy.clone(),
             competence_age: config.policy.competence_age,

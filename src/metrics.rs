@@ -58,6 +58,7 @@ pub struct Metrics {
     partner_outcomes: Family<PartnerOutcomeLabels, Counter>,
     audit_commit_seconds: Histogram,
     audit_failures: Counter,
+    audit_group_size: Histogram,
     withheld: Family<ReasonLabels, Counter>,
     pool: Family<PoolLabels, Gauge>,
 }
@@ -108,6 +109,12 @@ impl Metrics {
             "Audit events that could not be written (their answers were replaced by 503)",
             audit_failures.clone(),
         );
+        let audit_group_size = Histogram::new(exponential_buckets(1.0, 2.0, 9));
+        registry.register(
+            "audit_group_events",
+            "Events written per audit transaction (requests sharing one commit)",
+            audit_group_size.clone(),
+        );
         let withheld = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "policy_withheld_records",
@@ -128,6 +135,7 @@ impl Metrics {
             partner_outcomes,
             audit_commit_seconds,
             audit_failures,
+            audit_group_size,
             withheld,
             pool,
         }
@@ -174,6 +182,10 @@ impl Metrics {
         if !written {
             self.audit_failures.inc();
         }
+    }
+
+    pub fn audit_group(&self, events: usize) {
+        self.audit_group_size.observe(events as f64);
     }
 
     pub fn withheld(&self, policy: usize, not_judged: usize) {

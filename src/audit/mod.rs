@@ -3,23 +3,30 @@
 
 pub mod chain;
 pub mod event;
+pub mod group_commit;
 pub mod query;
 
 pub use event::{Access, PartnerOutcome, Requester, audit_event};
+pub use group_commit::GroupCommit;
 
 use crate::store::{Store, StoreError, audit};
 
-/// Appends the event for `access`, with the keys the audit search finds it by; its
-/// sequence number.
-pub async fn record(store: &Store, access: &Access) -> Result<i64, StoreError> {
+/// Appends the event for `access`, with the keys the audit search finds it by, and
+/// returns once it is committed (durably, shared with the events arriving with it):
+/// its sequence number.
+pub async fn record(writer: &GroupCommit, access: &Access) -> Result<i64, StoreError> {
     let event = audit_event(access);
     let keys = query::keys_of(&event);
     let recorded_at = chrono::DateTime::parse_from_rfc3339(&access.recorded)
         .map_or_else(|_| crate::store::now_ms(), |t| t.timestamp_millis());
     let event = event.to_string();
     let started = std::time::Instant::now();
-    let written = store
-        .run(move |conn| audit::append(conn, &event, recorded_at, &keys, chain::hash))
+    let written = writer
+        .append(audit::NewEvent {
+            event,
+            recorded_at,
+            keys,
+        })
         .await;
     crate::metrics::Metrics::get().audit_commit(started.elapsed(), written.is_ok());
     written

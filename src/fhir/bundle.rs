@@ -1,6 +1,6 @@
 //! Searchset Bundles.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::outcome::{Issue, operation_outcome};
 
@@ -20,34 +20,49 @@ pub struct SearchSet<'a> {
 }
 
 impl SearchSet<'_> {
+    /// The Bundle, built by moving the resources in (`json!` would copy each one
+    /// through serde, the whole page twice over).
     pub fn into_bundle(self) -> Value {
-        let mut links = vec![json!({"relation": "self", "url": self.self_link})];
+        let link = |relation: &str, url: String| {
+            Value::Object(Map::from_iter([
+                ("relation".to_string(), Value::from(relation)),
+                ("url".to_string(), Value::String(url)),
+            ]))
+        };
+        let mut links = vec![link("self", self.self_link)];
         if let Some(url) = self.previous_link {
-            links.push(json!({"relation": "previous", "url": url}));
+            links.push(link("previous", url));
         }
         if let Some(url) = self.next_link {
-            links.push(json!({"relation": "next", "url": url}));
+            links.push(link("next", url));
         }
-        let entry = |resource: Value, mode: &str| {
+        let entry = |full_url: String, resource: Value, mode: &str| {
+            Value::Object(Map::from_iter([
+                ("fullUrl".to_string(), Value::String(full_url)),
+                ("resource".to_string(), resource),
+                ("search".to_string(), json!({ "mode": mode })),
+            ]))
+        };
+        let addressed = |resource: Value, mode: &str| {
             let full_url = format!(
                 "{}/{}/{}",
                 self.base,
                 resource["resourceType"].as_str().unwrap_or_default(),
                 resource["id"].as_str().unwrap_or_default()
             );
-            json!({"fullUrl": full_url, "resource": resource, "search": {"mode": mode}})
+            entry(full_url, resource, mode)
         };
         let mut entries: Vec<Value> = self
             .resources
             .into_iter()
-            .map(|r| entry(r, "match"))
-            .chain(self.included.into_iter().map(|r| entry(r, "include")))
+            .map(|r| addressed(r, "match"))
+            .chain(self.included.into_iter().map(|r| addressed(r, "include")))
             .collect();
         if !self.outcome.is_empty() {
             let mut outcome = operation_outcome(&self.outcome);
             let id = uuid::Uuid::new_v4().to_string();
             outcome["id"] = json!(id);
-            entries.push(json!({"fullUrl": format!("urn:uuid:{id}"), "resource": outcome, "search": {"mode": "outcome"}}));
+            entries.push(entry(format!("urn:uuid:{id}"), outcome, "outcome"));
         }
         let mut bundle = json!({
             "resourceType": "Bundle",
@@ -58,9 +73,9 @@ impl SearchSet<'_> {
         if let Some(total) = self.total {
             bundle["total"] = json!(total);
         }
-        bundle["link"] = json!(links);
+        bundle["link"] = Value::Array(links);
         if !entries.is_empty() {
-            bundle["entry"] = json!(entries); // FHIR JSON forbids empty arrays
+            bundle["entry"] = Value::Array(entries); // FHIR JSON forbids empty arrays
         }
         bundle
     }

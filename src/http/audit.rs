@@ -140,7 +140,7 @@ pub async fn record(response: ServiceResponse, request_id: &str) -> ServiceRespo
         withheld: notes.withheld,
         unjudged: notes.unjudged,
     };
-    match crate::audit::record(&state.store, &access).await {
+    match crate::audit::record(&state.audit, &access).await {
         Ok(_) => response,
         Err(_) if discovery => {
             tracing::warn!(

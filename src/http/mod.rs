@@ -52,6 +52,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub capability_statement: Arc<Value>,
     pub store: Store,
+    /// Where every request's audit event is committed (shared by the workers).
+    pub audit: Arc<crate::audit::GroupCommit>,
     pub partner_count: usize,
     pub policy: Arc<Policy>,
     /// Age from which a child may object for themself.

@@ -23,6 +23,15 @@ pub struct AuditRow {
 /// `("patient", nhs)`, `("agent", user id)`, `("outcome", "0")`, `("tag", "BTG")`.
 pub type AuditKeys = Vec<(String, String)>;
 
+/// One event waiting to be appended.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event: String,
+    /// Unix ms.
+    pub recorded_at: i64,
+    pub keys: AuditKeys,
+}
+
 /// Appends `event`, recorded at `recorded_at` (unix ms), with its search keys in the
 /// same transaction. `hash` computes the new row's hash from (previous hash,
 /// sequence, event). Instances appending at the same time cannot take the same
@@ -34,6 +43,22 @@ pub fn append(
     keys: &AuditKeys,
     hash: impl Fn(&str, i64, &str) -> String,
 ) -> Result<i64, StoreError> {
+    let one = [NewEvent {
+        event: event.to_string(),
+        recorded_at,
+        keys: keys.clone(),
+    }];
+    Ok(append_all(conn, &one, hash)?[0])
+}
+
+/// Appends `events` in order, chained one after another, in one transaction (one
+/// commit, one flush to disk, for all of them): their sequence numbers. Either all
+/// are recorded or none is.
+pub fn append_all(
+    conn: &mut AnyConnection,
+    events: &[NewEvent],
+    hash: impl Fn(&str, i64, &str) -> String,
+) -> Result<Vec<i64>, StoreError> {
     retrying(|| {
         conn.transaction(|conn| {
             let last: Option<(i64, String)> = a::audit_events
@@ -41,22 +66,28 @@ pub fn append(
                 .select((a::sequence, a::hash))
                 .first(conn)
                 .optional()?;
-            let (sequence, previous_hash) = match last {
-                Some((sequence, hash)) => (sequence + 1, hash),
-                None => (1, GENESIS.to_string()),
+            let (mut sequence, mut previous_hash) = match last {
+                Some((sequence, hash)) => (sequence, hash),
+                None => (0, GENESIS.to_string()),
             };
-            let own = hash(&previous_hash, sequence, event);
-            diesel::insert_into(a::audit_events)
-                .values((
-                    a::sequence.eq(sequence),
-                    a::recorded_at.eq(recorded_at),
-                    a::event.eq(event),
-                    a::previous_hash.eq(&previous_hash),
-                    a::hash.eq(&own),
-                ))
-                .execute(conn)?;
-            insert_keys(conn, sequence, keys)?;
-            Ok::<_, diesel::result::Error>(sequence)
+            let mut sequences = Vec::with_capacity(events.len());
+            for new in events {
+                sequence += 1;
+                let own = hash(&previous_hash, sequence, &new.event);
+                diesel::insert_into(a::audit_events)
+                    .values((
+                        a::sequence.eq(sequence),
+                        a::recorded_at.eq(new.recorded_at),
+                        a::event.eq(&new.event),
+                        a::previous_hash.eq(&previous_hash),
+                        a::hash.eq(&own),
+                    ))
+                    .execute(conn)?;
+                insert_keys(conn, sequence, &new.keys)?;
+                previous_hash = own;
+                sequences.push(sequence);
+            }
+            Ok::<_, diesel::result::Error>(sequences)
         })
     })
 }

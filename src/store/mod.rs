@@ -98,17 +98,21 @@ impl r2d2::ManageConnection for Manager {
             Backend::Postgres => {
                 let mut conn = PgConnection::establish(&self.target)?;
                 let ms = self.wait.as_millis();
+                // Durable commits whatever the server's default: an audit event is
+                // flushed before its answer is released.
                 conn.batch_execute(&format!(
-                    "SET lock_timeout = {ms}; SET statement_timeout = {ms};"
+                    "SET lock_timeout = {ms}; SET statement_timeout = {ms}; SET synchronous_commit = on;"
                 ))?;
                 Ok(AnyConnection::Postgresql(conn))
             }
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.target)?;
                 // WAL and a busy timeout let concurrent requests share the file; the
-                // timeout is the call's, so a locked file answers 503 in time.
+                // timeout is the call's, so a locked file answers 503 in time. FULL:
+                // every commit is flushed (an audit event is on disk before its
+                // answer leaves; NORMAL could lose the newest after a power cut).
                 conn.batch_execute(&format!(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {}; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
                     self.wait.as_millis()
                 ))?;
                 Ok(AnyConnection::Sqlite(conn))
@@ -177,6 +181,33 @@ impl Store {
     /// The most one database call may take before the caller answers 503.
     pub fn call_timeout(&self) -> Duration {
         self.call_timeout
+    }
+
+    /// How durably a commit is written, as the database itself reports it for a
+    /// pooled connection: SQLite's `synchronous` (2 = FULL), PostgreSQL's
+    /// `synchronous_commit`.
+    pub fn durability(&self) -> Result<String, StoreError> {
+        use diesel::RunQueryDsl;
+        use diesel::sql_types::Text;
+        #[derive(diesel::QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = Text)]
+            value: String,
+        }
+        let query = match self.backend {
+            Backend::Sqlite => "SELECT CAST(synchronous AS TEXT) AS value FROM pragma_synchronous",
+            Backend::Postgres => {
+                "SELECT setting AS value FROM pg_settings WHERE name = 'synchronous_commit'"
+            }
+        };
+        self.with_conn(|conn| {
+            let settings: Vec<Setting> = diesel::sql_query(query).load(conn)?;
+            settings
+                .into_iter()
+                .next()
+                .map(|s| s.value)
+                .ok_or_else(|| StoreError::Unavailable("no durability setting".into()))
+        })
     }
 
     /// How the pool's connections are used just now.

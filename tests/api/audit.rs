@@ -370,6 +370,16 @@ async fn no_audit_no_data() {
             "{path}"
         );
     }
+    // Requests arriving together share a commit: when it fails, every answer of the
+    // group is refused.
+    let path = format!("Observation?patient={ALICE}");
+    let together: Vec<_> = (0..16).map(|_| h.get(&path)).collect();
+    for reply in futures_util::future::join_all(together).await {
+        assert_eq!(reply.status, 503);
+    }
+    // Writable again: answered again.
+    sql(&store(&h), "DROP TRIGGER audit_full");
+    assert_eq!(h.get(&path).await.status, 200);
     h.stop().await;
 }
 

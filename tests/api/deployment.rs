@@ -15,6 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_shcr-facade");
 struct Process {
     child: Child,
     base: String,
+    config: std::path::PathBuf,
 }
 
 impl Drop for Process {
@@ -56,6 +57,7 @@ async fn serve(h: &Harness, database: &TestDatabase, dir: &std::path::Path) -> P
     let process = Process {
         child,
         base: format!("http://127.0.0.1:{port}"),
+        config: path,
     };
     let started = Instant::now();
     loop {
@@ -288,4 +290,108 @@ async fn a_stopped_database_gives_503_and_recovery() {
     }
     assert_eq!(ready(&h).await, 200);
     h.stop().await;
+}
+
+/// The facade killed (SIGKILL) in the middle of a load, then started again: the chain
+/// is intact, and every answer the clients received has its event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_facade_killed_mid_load_loses_no_event_of_an_answer_given() {
+    for database in crate::databases::every_backend("a_facade_killed_mid_load") {
+        let h = Harness::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut process = serve(&h, &database, dir.path()).await;
+        let clinician = production_token(&h.issuer, Profile::Clinician);
+        let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let clients: Vec<_> = (0..8)
+            .map(|c| {
+                let (base, token, answered) =
+                    (process.base.clone(), clinician.clone(), answered.clone());
+                tokio::spawn(async move {
+                    let client = reqwest::Client::new();
+                    for n in 0.. {
+                        let path = match (c + n) % 3 {
+                            0 => format!("fhir/Observation?patient={ALICE}"),
+                            1 => format!("fhir/Patient/{ALICE}"),
+                            _ => "fhir/Encounter/northgate-acute.enc-alice-admission".into(),
+                        };
+                        let Ok(reply) = client
+                            .get(format!("{base}/{path}"))
+                            .bearer_auth(&token)
+                            .send()
+                            .await
+                        else {
+                            return; // the process is gone
+                        };
+                        let id = reply
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
+                        // Received whole: the answer was released.
+                        if reply.status() == 200 && reply.bytes().await.is_ok() {
+                            answered.lock().unwrap().extend(id);
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        process.child.kill().unwrap(); // SIGKILL
+        process.child.wait().unwrap();
+        for client in clients {
+            client.await.unwrap();
+        }
+        let answered = answered.lock().unwrap().clone();
+        assert!(
+            answered.len() > 20,
+            "{}: only {} answers",
+            database.name,
+            answered.len()
+        );
+
+        // Started again on the same database; the chain verifies end to end.
+        let config = process.config.clone();
+        drop(process);
+        let _again = serve(&h, &database, dir.path()).await;
+        let verify = Command::new(BIN)
+            .args(["audit", "verify", "--config"])
+            .arg(&config)
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(
+            verify.status.success(),
+            "{}: audit verify: {}{}",
+            database.name,
+            String::from_utf8_lossy(&verify.stdout),
+            String::from_utf8_lossy(&verify.stderr)
+        );
+        let store = shcr_facade::store::Store::open(&database.config).unwrap();
+        let rows = store
+            .with_conn(|c| shcr_facade::store::audit::read(c, 1, 1_000_000))
+            .unwrap();
+        let recorded: std::collections::HashSet<String> = rows
+            .iter()
+            .filter_map(|row| {
+                let event: serde_json::Value = serde_json::from_str(&row.event).ok()?;
+                event["entity"].as_array()?.iter().find_map(|e| {
+                    e["what"]["identifier"]["value"]
+                        .as_str()
+                        .map(str::to_string)
+                })
+            })
+            .collect();
+        let missing: Vec<&String> = answered
+            .iter()
+            .filter(|id| !recorded.contains(*id))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{}: {} of {} answers have no event: {missing:?}",
+            database.name,
+            missing.len(),
+            answered.len()
+        );
+        h.stop().await;
+    }
 }

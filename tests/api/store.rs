@@ -214,3 +214,64 @@ fn an_unreachable_database_fails_fast_with_a_clear_error() {
     };
     assert!(Store::open(&bad).is_err());
 }
+
+/// A process kill cannot show an fsync that was skipped: the durability of every
+/// commit is read back from the database itself, on the pool's connections.
+#[test]
+fn commits_are_flushed_to_disk_before_they_are_acknowledged() {
+    for db in every_backend("commits_are_flushed_to_disk_before_they_are_acknowledged") {
+        let store = open(&db);
+        let expected = match db.name {
+            "sqlite" => "2", // PRAGMA synchronous = FULL
+            _ => "on",       // synchronous_commit
+        };
+        for _ in 0..3 {
+            assert_eq!(store.durability().unwrap(), expected, "{}", db.name);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_arriving_together_share_commits_and_keep_one_unbroken_chain() {
+    for db in every_backend("events_arriving_together_share_commits") {
+        let store = open(&db);
+        // A second writer on the same database, as another instance would be.
+        let writers = [
+            Arc::new(shcr_facade::audit::GroupCommit::start(store.clone()).unwrap()),
+            Arc::new(shcr_facade::audit::GroupCommit::start(store.clone()).unwrap()),
+        ];
+        let appends: Vec<_> = (0..400)
+            .map(|i| {
+                let writer = writers[i % 2].clone();
+                tokio::spawn(async move {
+                    writer
+                        .append(audit::NewEvent {
+                            event: format!("{{\"n\":{i}}}"),
+                            recorded_at: now_ms(),
+                            keys: vec![("outcome".into(), "0".into())],
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut sequences = Vec::new();
+        for append in appends {
+            sequences.push(append.await.unwrap().unwrap());
+        }
+        sequences.sort();
+        assert_eq!(
+            sequences,
+            (1..=400).collect::<Vec<i64>>(),
+            "{}: each its own number",
+            db.name
+        );
+        let groups: u64 = writers.iter().map(|w| w.groups()).sum();
+        assert!(
+            groups < 400,
+            "{}: {groups} transactions for 400 events",
+            db.name
+        );
+        let verified = shcr_facade::audit::verify(&store, None).unwrap().unwrap();
+        assert_eq!(verified.0, 400, "{}: one unbroken chain", db.name);
+    }
+}
