@@ -8,13 +8,15 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::read::read_patient;
-use super::respond::{Output, guarded, query_pairs};
+use super::respond::{Output, guarded, is_strict, query_pairs};
 use super::search::read_body;
 use super::{AppState, principal};
 use crate::auth::scopes::Interaction;
 use crate::fhir::NhsNumber;
 use crate::fhir::bundle::SearchSet;
+use crate::fhir::outcome::Issue;
 use crate::fhir::patient::youngest_age;
+use crate::fhir::search::SearchError;
 use crate::fhir::search::value::ReferenceValue;
 use crate::fhir::shape::{ShapeLimits, check_json, check_xml};
 use crate::policy::access::{Purpose, permit, permit_patient};
@@ -144,6 +146,26 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     let pairs = query_pairs(req.query_string());
     Output::answer(&req, &pairs, async {
         let principal = officer(&req, &state, Interaction::Search, None).await?;
+        // The register is searched by patient only; anything else is refused as a
+        // clinical search's would be (or, lenient, ignored with a warning).
+        let mut outcome = Vec::new();
+        for (name, _) in pairs
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "patient" | "_format" | "_pretty"))
+        {
+            let reason = format!("a Consent search takes patient only, not '{name}'");
+            if is_strict(&req) {
+                return Err(SearchError::Unsupported {
+                    param: name.clone(),
+                    reason,
+                }
+                .into());
+            }
+            outcome.push(
+                Issue::warning("not-supported", format!("{reason}; it was ignored"))
+                    .with_expression(name),
+            );
+        }
         let patient = pairs
             .iter()
             .find(|(k, _)| k == "patient")
@@ -165,7 +187,7 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
             total: Some(resources.len()),
             resources,
             included: Vec::new(),
-            outcome: Vec::new(),
+            outcome,
         }
         .into_bundle())
     })

@@ -71,6 +71,27 @@ async fn criteria_the_facade_cannot_honour_are_refused_and_the_lenient_answer_is
         );
     }
     // An unknown parameter on a read, the same.
+    // The objection register's search, the same.
+    let officer = h.token(Profile::PrivacyOfficer);
+    let register = format!("Consent?patient={ALICE}&status=active");
+    let refused = h.get_as(&register, &officer).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(outcome_issue(&refused)["expression"][0], "status");
+    let lenient = h
+        .get_with(
+            &register,
+            &[
+                ("authorization", &format!("Bearer {officer}")),
+                ("prefer", "handling=lenient"),
+            ],
+        )
+        .await;
+    assert_eq!(lenient.status, 200);
+    assert!(
+        warnings(&lenient.fhir())
+            .iter()
+            .any(|w| w.contains("status"))
+    );
     let read = "Encounter/northgate-acute.enc-alice-admission?colour=blue";
     assert_eq!(h.get(read).await.status, 400);
     let lenient = h.get_with(read, &[("prefer", "handling=lenient")]).await;
