@@ -258,6 +258,12 @@ impl Demo {
             .unwrap()
             .port();
         let log = std::env::temp_dir().join(format!("shcr-demo-{port}.log"));
+        // A database left by an earlier run on the same port would carry its
+        // objections into this one: every demo starts empty.
+        let database = std::env::temp_dir().join(format!("shcr-demo-{port}.db"));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
+        }
         let mut child = Command::new(BIN)
             .args([
                 "demo",
@@ -271,12 +277,7 @@ impl Demo {
             .env_clear()
             .env(
                 "SHCR_DATABASE__URL",
-                format!(
-                    "sqlite://{}",
-                    std::env::temp_dir()
-                        .join(format!("shcr-demo-{port}.db"))
-                        .display()
-                ),
+                format!("sqlite://{}", database.display()),
             )
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
