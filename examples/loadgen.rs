@@ -27,7 +27,10 @@
 //! 6. a legacy partner's mapping: each example council record (examples/legacy/samples)
 //!    turned into FHIR R4 through its Liquid template, parsed as strict R4 and its dates
 //!    checked, the work the facade does per record a legacy system sends;
-//! 7. record length: with L = 5 ms, the same AllergyIntolerance search for a patient
+//! 7. paging: with L = 10 ms, a patient with 1,000 observations over the three
+//!    partners (which honour `_sort`), page 1 and page 10 at `_count=50`: partner
+//!    searches per request and p50 of `--requests` requests each, and their ratios;
+//! 8. record length: with L = 5 ms, the same AllergyIntolerance search for a patient
 //!    whose GP record holds 10 resources and for one whose record also holds 1,200
 //!    encounters: the release stage follows what each allergy points at, so the
 //!    encounters should cost nothing (the ratio of the two p50s is printed).
@@ -58,6 +61,9 @@ const SHORT_NHS: &str = "9990000166";
 const LONG_NHS: &str = "9990000174";
 const LONG_ENCOUNTERS: usize = 1_200;
 const OBSERVATIONS_PER_PARTNER: usize = 17;
+/// A patient with 1,000 observations across the three partners, for paging.
+const PAGED_NHS: &str = "9990000190";
+const PAGED_OBSERVATIONS: usize = 1_000;
 const AUDIENCE: &str = "https://shcr.loadgen/fhir";
 
 struct Args {
@@ -111,6 +117,28 @@ fn add_bench_patient(data: &mut PartnerData, partner: &str) {
             "performer": [{"display": "Dr A Clinician"}],
             "effectiveDateTime": format!("2024-{:02}-{:02}T10:00:00Z", i % 12 + 1, i + 1),
             "valueQuantity": {"value": 60 + i, "unit": "beats/minute", "system": "http://unitsofmeasure.org", "code": "/min"}
+        }));
+    }
+}
+
+/// The paged patient's share of 1,000 observations at the `k`th partner, interleaved
+/// in time with the others' (held oldest first).
+fn add_paged_patient(data: &mut PartnerData, partner: &str, k: usize) {
+    let local = format!("paged-{partner}");
+    data.add(json!({
+        "resourceType": "Patient", "id": local,
+        "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": PAGED_NHS}],
+        "name": [{"family": "Paged", "given": ["Long"]}], "birthDate": "1950-01-01"
+    }));
+    let start = chrono::DateTime::parse_from_rfc3339("2015-01-01T00:00:00Z").expect("instant");
+    for i in (k..PAGED_OBSERVATIONS).step_by(3) {
+        let at = start + chrono::Duration::hours(7 * i as i64);
+        data.add(json!({
+            "resourceType": "Observation", "id": format!("paged-obs-{i:04}"), "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+            "subject": {"reference": format!("Patient/{local}")},
+            "effectiveDateTime": at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "valueQuantity": {"value": 60 + i % 40, "unit": "beats/minute", "system": "http://unitsofmeasure.org", "code": "/min"}
         }));
     }
 }
@@ -231,10 +259,11 @@ async fn start(latency_ms: u64) -> Stack {
         .partners
         .retain(|p| p.kind == shcr_facade::config::PartnerKind::Fhir);
     let mut partners = Vec::new();
-    for partner in &mut config.partners {
+    for (k, partner) in config.partners.iter_mut().enumerate() {
         let mut data =
             PartnerData::load(&examples.join("data").join(&partner.id)).expect("partner data");
         add_bench_patient(&mut data, &partner.id);
+        add_paged_patient(&mut data, &partner.id, k);
         if partner.id == "riverside-gp" {
             add_record_length_patients(&mut data);
         }
@@ -351,6 +380,45 @@ async fn series(client: &reqwest::Client, url: &str, entries: usize, n: usize) -
     }
     samples.sort();
     (percentile(&samples, 0.50), percentile(&samples, 0.99))
+}
+
+/// The URL of page `n` (1-based) of a search, by following its next links.
+async fn page_url(client: &reqwest::Client, first: &str, n: usize) -> String {
+    let mut url = first.to_string();
+    for _ in 1..n {
+        let body = client.get(&url).send().await.expect("answer");
+        let bundle: Value =
+            serde_json::from_slice(&body.bytes().await.expect("body")).expect("JSON");
+        url = bundle["link"]
+            .as_array()
+            .and_then(|links| links.iter().find(|l| l["relation"] == "next"))
+            .and_then(|l| l["url"].as_str())
+            .expect("a next link")
+            .to_string();
+    }
+    url
+}
+
+/// Observation searches the partners have received so far.
+fn partner_searches(stack: &Stack) -> usize {
+    stack
+        .partners
+        .iter()
+        .map(|p| {
+            p.requests()
+                .iter()
+                .filter(|r| r.contains("/Observation?"))
+                .count()
+        })
+        .sum()
+}
+
+/// A page's partner searches per request and its p50, in ms.
+async fn page_cost(stack: &Stack, url: &str, n: usize) -> (f64, f64) {
+    let before = partner_searches(stack);
+    let (p50, _) = series(&stack.client, url, 50, n).await;
+    let searches = (partner_searches(stack) - before) as f64 / (n + 10) as f64;
+    (searches, p50)
 }
 
 /// Mean time of one objection register read (as every request makes), in ms.
@@ -706,6 +774,19 @@ async fn main() {
     for (template, ms) in legacy_mapping_cost(2_000) {
         println!("  {template:<14} {ms:.3} ms");
     }
+    drop(stack);
+
+    let stack = start(10).await;
+    let first = format!("{}/Observation?patient={PAGED_NHS}&_count=50", stack.base);
+    let tenth = page_url(&stack.client, &first, 10).await;
+    let (first_searches, first_p50) = page_cost(&stack, &first, args.requests).await;
+    let (tenth_searches, tenth_p50) = page_cost(&stack, &tenth, args.requests).await;
+    println!(
+        "\npaging, L = 10 ms, {PAGED_OBSERVATIONS} observations over 3 partners that honour _sort, _count=50, {} requests each:\n  page 1: {first_searches:.1} partner searches, p50 {first_p50:.2} ms; page 10: {tenth_searches:.1} partner searches, p50 {tenth_p50:.2} ms; page 10 / page 1: searches {:.2}, time {:.2}",
+        args.requests,
+        tenth_searches / first_searches,
+        tenth_p50 / first_p50
+    );
     drop(stack);
 
     let stack = start(5).await;

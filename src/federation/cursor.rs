@@ -25,6 +25,13 @@ pub struct PageToken {
     pub holder: String,
     /// Unix seconds after which the token is refused.
     pub expires_at: i64,
+    /// Partners an earlier page saw answering this search in its order, which a
+    /// later page may ask only for what follows (`federation::ordered`).
+    #[serde(default)]
+    pub sorted_by: Vec<String>,
+    /// How many matches the last page gathered whole counted, for pages gathered in part.
+    #[serde(default)]
+    pub total: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,6 +126,8 @@ mod tests {
             }),
             holder: "0123456789abcdef".into(),
             expires_at,
+            sorted_by: vec!["riverside-gp".into()],
+            total: Some(120),
         }
     }
 
@@ -130,6 +139,7 @@ mod tests {
         assert_eq!(sealer.open(&sealed).unwrap(), t);
         let raw = String::from_utf8_lossy(&URL_SAFE_NO_PAD.decode(&sealed).unwrap()).to_string();
         assert!(!raw.contains("9000000009") && !raw.contains("gp.o1"));
+        assert!(!raw.contains("riverside-gp"));
         // Another instance's key cannot open it.
         assert_eq!(
             PageSealer::new(PageSealer::random_key(), 60).open(&sealed),

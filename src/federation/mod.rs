@@ -13,6 +13,7 @@ pub mod gp_connect;
 pub mod identity;
 pub mod legacy;
 pub mod linked;
+pub mod ordered;
 pub mod partner;
 mod referring;
 pub mod report;
@@ -116,6 +117,8 @@ pub struct Gathered {
     pub resources: Vec<Value>,
     pub reports: Vec<PartnerReport>,
     pub patients: PatientIds,
+    /// For a search asked in order: how each partner's answer stands, by partner id.
+    pub ordered: Vec<(String, ordered::Ordered)>,
 }
 
 /// A record read by facade id, and its patient's id at the partner that holds it.
@@ -202,13 +205,15 @@ impl Federation {
     }
 
     /// Clinical resources of `types` for one patient, from every partner that holds
-    /// the patient. `query` gives each partner's translated query (None: don't ask).
+    /// the patient. `query` gives each partner's translated query (None: don't ask);
+    /// `order`, the order a search's page is shown in (see `ordered`).
     /// Fails, before any partner is asked, if the patient links cannot be read.
     pub async fn gather_clinical(
         &self,
         nhs: &NhsNumber,
         types: &[ResourceType],
         query: impl Fn(&Partner, ResourceType, &LocalIds) -> Option<Vec<(String, String)>>,
+        order: Option<&ordered::PageOrder>,
         scope: &RequestScope,
     ) -> Result<Gathered, StoreError> {
         let deadline = scope.deadline;
@@ -235,13 +240,22 @@ impl Federation {
                         .filter(|t| partner.serves(**t) && !ids.is_empty())
                         .filter_map(|t| query(partner, *t, &ids).map(|q| (*t, q)))
                         .map(|(t, q)| async move {
-                            (
-                                t,
-                                partner
-                                    .source
-                                    .search(partner, t, &q, Some(nhs), self.limits, scope)
-                                    .await,
-                            )
+                            let in_order = match order {
+                                Some(order) => {
+                                    ordered::search(partner, t, &q, self.limits, order).await
+                                }
+                                None => None,
+                            };
+                            let result = match in_order {
+                                Some(result) => result,
+                                None => {
+                                    let source = &partner.source;
+                                    source
+                                        .search(partner, t, &q, Some(nhs), self.limits, scope)
+                                        .await
+                                }
+                            };
+                            (t, result)
                         })
                         .collect();
                     let results = join_all(searches).await;
@@ -263,15 +277,25 @@ impl Federation {
                     Ok(exchange) => exchange.ids.clone(),
                     Err(_) => Vec::new(),
                 };
+                let ordered: Vec<_> = match &outcome {
+                    Ok(exchange) => exchange
+                        .results
+                        .iter()
+                        .filter_map(|(_, r)| r.as_ref().ok()?.ordered)
+                        .map(|o| (partner.id.clone(), o))
+                        .collect(),
+                    Err(_) => Vec::new(),
+                };
                 let (report, resources) = self.settle(partner, nhs, outcome, start.elapsed());
-                (partner, ids, report, resources, learned)
+                (partner, ids, report, resources, learned, ordered)
             }
         });
         let mut gathered = Gathered::default();
         let mut learned = Vec::new();
-        for (partner, ids, report, resources, link) in join_all(tasks).await {
+        for (partner, ids, report, resources, link, ordered) in join_all(tasks).await {
             gathered.reports.push(report);
             gathered.resources.extend(resources);
+            gathered.ordered.extend(ordered);
             learned.extend(link);
             if !ids.is_empty() {
                 let local = ids.into_iter().map(|id| (id, nhs.clone())).collect();

@@ -188,6 +188,8 @@ pub struct Pages {
     pub unmapped: usize,
     /// What the partner said of its answer that the professional should know.
     pub notices: Vec<Notice>,
+    /// For a search asked in the answer's order: how the partner's answer stands.
+    pub ordered: Option<super::ordered::Ordered>,
 }
 
 #[cfg(test)]

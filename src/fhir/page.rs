@@ -67,7 +67,7 @@ impl Entry {
 
 /// The start of the resource's clinical date: the earliest its type's sort dates
 /// (the `date` parameter's elements, or Condition's onset and recording...) give.
-fn clinical_date(resource: &Value, resource_type: ResourceType) -> Option<i64> {
+pub fn clinical_date(resource: &Value, resource_type: ResourceType) -> Option<i64> {
     Registry::get()
         .sort_dates(resource_type)
         .into_iter()

@@ -123,7 +123,7 @@ async fn run(
         },
         state
             .federation
-            .gather_clinical(&nhs, &clinical, everything_query, scope)
+            .gather_clinical(&nhs, &clinical, everything_query, None, scope)
     );
     let mut candidates = Vec::new();
     match patient? {
@@ -165,6 +165,7 @@ async fn run(
         link,
         notes,
         format_param,
+        ordered: Vec::new(),
     };
     // The directory records the released records point at (medicines, the practice,
     // clinicians) come too, as FHIR's $everything describes.

@@ -8,14 +8,14 @@ use super::error::ApiError;
 use super::includes::IncludePlan;
 use super::links::{PartnerLinks, release};
 use super::respond::{Output, is_strict, query_pairs};
-use super::searchset::{PageRequest, searchset};
+use super::searchset::{PageLink, PageRequest, searchset};
 use super::{AppState, Viewer, admit, audit, hidden_by_objection, permit_clinical, principal};
 use crate::auth::scopes::Interaction;
 use crate::federation::clinical_query;
 use crate::fhir::ResourceType;
 use crate::fhir::patient::merge;
-use crate::fhir::search::SearchRequest;
 use crate::fhir::search::matcher::matches_all;
+use crate::fhir::search::{SearchRequest, Summary};
 use crate::policy::access::permit_patient;
 
 pub async fn search_get(
@@ -139,7 +139,11 @@ async fn search(
     let scope = super::scope(state, &principal);
     let scope = &scope;
     scope.expect(std::iter::once(resource_type).chain(request.included_types()));
-    let (candidates, in_hand, reports, patients) = match &request.patient {
+    // A page of records is asked of partners in its order, so that a later one need
+    // not gather everything again; a count needs no order.
+    let order = (request.summary != Summary::Count)
+        .then(|| PageLink::order(link.as_ref(), request.sort, request.count));
+    let (candidates, in_hand, reports, patients, ordered) = match &request.patient {
         Some(_) if outside_cohort => Default::default(),
         Some(nhs) => {
             let gathered = state
@@ -148,6 +152,7 @@ async fn search(
                     nhs,
                     &[resource_type],
                     |partner, _, ids| clinical_query(&request, partner, ids),
+                    order.as_ref(),
                     scope,
                 )
                 .await?;
@@ -156,7 +161,8 @@ async fn search(
             let (candidates, in_hand) = gathered.resources.into_iter().partition(|r| {
                 r["resourceType"] == resource_type.as_str() && matches_all(r, &request.criteria)
             });
-            (candidates, in_hand, gathered.reports, gathered.patients)
+            let (reports, patients) = (gathered.reports, gathered.patients);
+            (candidates, in_hand, reports, patients, gathered.ordered)
         }
         None if resource_type.is_directory() => {
             let gathered = state.federation.gather_directory(&request, scope).await;
@@ -164,7 +170,8 @@ async fn search(
                 .resources
                 .into_iter()
                 .partition(|r| matches_all(r, &request.criteria));
-            (candidates, in_hand, gathered.reports, Default::default())
+            let reports = gathered.reports;
+            (candidates, in_hand, reports, Default::default(), Vec::new())
         }
         None => {
             if request.criteria.is_empty() {
@@ -188,7 +195,14 @@ async fn search(
                 .into_iter()
                 .filter(|r| matches_all(r, &request.criteria))
                 .collect();
-            (candidates, Vec::new(), gathered.reports, Default::default())
+            let reports = gathered.reports;
+            (
+                candidates,
+                Vec::new(),
+                reports,
+                Default::default(),
+                Vec::new(),
+            )
         }
     };
     let links_patients = patients.clone();
@@ -209,6 +223,7 @@ async fn search(
         link,
         notes: request.notes.clone(),
         format_param,
+        ordered,
     };
     let plan = IncludePlan {
         includes: &request.includes,

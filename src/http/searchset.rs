@@ -1,18 +1,21 @@
 //! Turns everything gathered for a request into one page of a searchset: merge,
 //! sort, page, subset, links, and the outcome entry with per-partner reports.
 
+use std::cmp::Ordering;
+
 use serde_json::Value;
 
 use super::error::ApiError;
 use super::includes::IncludePlan;
 use super::{AppState, Viewer};
 use crate::federation::cursor::PageToken;
+use crate::federation::ordered::{self, LaterPage, Ordered, PageOrder};
 use crate::federation::report::PartnerReport;
 use crate::fhir::ODS_ORGANISATION_SYSTEM;
 use crate::fhir::bundle::SearchSet;
 use crate::fhir::elements::{subset, summarise};
 use crate::fhir::outcome::Issue;
-use crate::fhir::page::{Cursor, Entry, dedupe, page_range, sort};
+use crate::fhir::page::{Cursor, Entry, compare, dedupe, page_range, sort};
 use crate::fhir::search::{SortOrder, Summary, Total};
 use crate::fhir::uk_core;
 use crate::policy::Policy;
@@ -21,10 +24,28 @@ use crate::policy::release::Released;
 
 pub type QueryPairs = Vec<(String, String)>;
 
-/// A page link a request came with: where it points, and the sealed token itself.
+/// A page link a request came with: where it points, what earlier pages learnt of
+/// the partners' order and the count, and the sealed token itself.
 pub struct PageLink {
     pub cursor: Cursor,
+    pub sorted_by: Vec<String>,
+    pub total: Option<usize>,
     pub token: String,
+}
+
+impl PageLink {
+    /// How a page asked with this link (or none) asks partners for its order.
+    pub fn order(link: Option<&PageLink>, sort: SortOrder, count: usize) -> PageOrder {
+        let later = link.and_then(|l| match &l.cursor {
+            Cursor::After(key) => Some(LaterPage {
+                after: key.clone(),
+                count,
+                sorted_by: l.sorted_by.clone(),
+            }),
+            Cursor::Before(_) => None,
+        });
+        PageOrder { sort, later }
+    }
 }
 
 /// A page being answered.
@@ -43,6 +64,9 @@ pub struct PageRequest {
     pub notes: Vec<Issue>,
     /// `_format` as the client gave it, kept on page links.
     pub format_param: Option<String>,
+    /// How the partners' answers stand in the page's order: who sorted, and where
+    /// the answer gathered in part stops being complete.
+    pub ordered: Vec<(String, Ordered)>,
 }
 
 impl PageRequest {
@@ -80,6 +104,8 @@ impl PageRequest {
             token.query,
             Some(PageLink {
                 cursor: token.cursor,
+                sorted_by: token.sorted_by,
+                total: token.total,
                 token: sealed.clone(),
             }),
         ))
@@ -117,7 +143,32 @@ pub async fn searchset(
             .collect(),
     );
     sort(&mut entries, page.sort);
-    let total = entries.len();
+    // Gathered in part: what sorts from the frontier on may lack records not yet
+    // asked for, so the page stops before it, and the count is the one carried from
+    // the last page gathered whole.
+    let frontier = ordered::frontier(page.ordered.iter().map(|(_, o)| *o), page.sort);
+    if let Some(frontier) = &frontier {
+        entries.retain(|e| compare(&e.key, frontier, page.sort) == Ordering::Less);
+    }
+    let total = match (&frontier, &page.link) {
+        (Some(_), Some(link)) => link.total,
+        _ => Some(entries.len()),
+    };
+    // A partner once seen not to honour the order is not trusted with it again in
+    // this search, however its later answers happen to come.
+    let mut sorted_by: Vec<String> = page
+        .ordered
+        .iter()
+        .filter(|(partner, o)| {
+            o.in_order()
+                && page
+                    .link
+                    .as_ref()
+                    .is_none_or(|l| l.sorted_by.contains(partner))
+        })
+        .map(|(partner, _)| partner.clone())
+        .collect();
+    sorted_by.dedup();
     // Each partner's count is of what this answer holds from it, after the policy:
     // counting before would tell how many records were withheld.
     let from_partner: Vec<usize> = reports
@@ -147,6 +198,8 @@ pub async fn searchset(
             cursor,
             holder: viewer.holder.clone(),
             expires_at: state.sealer.expiry_from_now(),
+            sorted_by: sorted_by.clone(),
+            total,
         };
         link(vec![("_cursor".into(), state.sealer.seal(&token))])
     };
@@ -163,10 +216,26 @@ pub async fn searchset(
                 page.count,
                 page.sort,
             );
-            let next_link = (range.end < total)
-                .then(|| page_link(Cursor::After(entries[range.end - 1].key.clone())));
-            let previous_link = (range.start > 0)
-                .then(|| page_link(Cursor::Before(entries[range.start].key.clone())));
+            // Past the last entry shown; or, where none shows before the frontier,
+            // past everything up to it.
+            let last_shown = range.end.checked_sub(1).filter(|_| !range.is_empty());
+            let next_key = match (&frontier, last_shown) {
+                (_, Some(last)) if range.end < entries.len() || frontier.is_some() => {
+                    Some(entries[last].key.clone())
+                }
+                (Some(frontier), _) => Some(frontier.clone()),
+                _ => None,
+            };
+            let next_link = next_key.map(|key| page_link(Cursor::After(key)));
+            // A page gathered in part has had pages before it, whether or not what
+            // sorts before its start is in hand.
+            let first_shown = entries.get(range.start).map(|e| e.key.clone());
+            let previous_key = match (range.start > 0 || frontier.is_some(), first_shown) {
+                (true, Some(first)) => Some(first),
+                (true, None) => frontier.clone(),
+                (false, _) => None,
+            };
+            let previous_link = previous_key.map(|key| page_link(Cursor::Before(key)));
             let resources: Vec<Value> = entries.drain(range).map(|e| e.resource).collect();
             (resources, next_link, previous_link)
         }
@@ -214,7 +283,7 @@ pub async fn searchset(
         self_link,
         next_link,
         previous_link,
-        total: (page.total != Total::None).then_some(total),
+        total: total.filter(|_| page.total != Total::None),
         resources,
         included,
         outcome,

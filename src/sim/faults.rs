@@ -35,6 +35,11 @@ pub struct Faults {
     /// Ignore every search parameter but the patient and `_id`, as a partner that
     /// does not support them does: the facade must apply them itself.
     pub ignore_criteria: bool,
+    /// Ignore `_sort`, answering in the order records are held, as a partner that
+    /// does not support sorting does.
+    pub ignore_sort: bool,
+    /// Answer 400 to a search with `_sort`, as a strict server without it does.
+    pub refuse_sort: bool,
     /// Answer HTTP 500 to requests for records of these types by id (reads, and
     /// searches by `_id`), while answering searches by patient: a partner that fails
     /// while the facade fetches linked records.

@@ -22,6 +22,7 @@ pub use gp_connect::{GpConnectPractice, PracticeRecords};
 pub use legacy::{CouncilData, LegacyPartner};
 
 use crate::fhir::ResourceType;
+use crate::fhir::page::clinical_date;
 use crate::fhir::search::matcher::matches_all;
 use crate::fhir::search::parse_criterion;
 
@@ -167,15 +168,22 @@ async fn search(
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
         .collect();
+    if faults.refuse_sort && pairs.iter().any(|(k, _)| k == "_sort") {
+        return fhir_json(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            &json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-supported", "diagnostics": "_sort is not supported"}]}),
+        );
+    }
     let by_id = pairs.iter().any(|(k, _)| k == "_id");
     if by_id && faults.fail_by_id.iter().any(|t| *t == path.as_str()) {
         return faults::failure("simulated failure of a search by id");
     }
     let mut criteria = Vec::new();
-    let (mut count, mut offset) = (50usize, 0usize);
+    let (mut count, mut offset, mut sort) = (50usize, 0usize, None);
     for (name, value) in &pairs {
         match name.as_str() {
             "_count" => count = value.parse().unwrap_or(50).max(1),
+            "_sort" if !faults.ignore_sort => sort = Some(value.as_str()),
             "_offset" => offset = value.parse().unwrap_or(0),
             "patient" | "subject" | "_id" => {
                 if let Ok(Some(c)) =
@@ -201,6 +209,9 @@ async fn search(
         .cloned()
         .collect();
     matched.extend(faults.extra_entries(&state.data, resource_type, &matched));
+    if let Some(sort) = sort {
+        sort_by_date(&mut matched, resource_type, sort);
+    }
     let page: Vec<Value> = matched.iter().skip(offset).take(count).cloned().collect();
     let mut links = vec![
         json!({"relation": "self", "url": format!("{}/{}?{}", state.base_url, resource_type, req.query_string())}),
@@ -223,6 +234,23 @@ async fn search(
         .collect();
     let bundle = json!({"resourceType": "Bundle", "type": "searchset", "total": matched.len(), "link": links, "entry": entries});
     faults.answer(bundle)
+}
+
+/// `_sort=date` or `-date`, as a FHIR server sorts: by the records' date, undated
+/// ones last (stable, so ties keep the order they are held in).
+fn sort_by_date(records: &mut [Value], resource_type: ResourceType, sort: &str) {
+    let descending = sort.starts_with('-');
+    records.sort_by(|a, b| {
+        let (a, b) = (
+            clinical_date(a, resource_type),
+            clinical_date(b, resource_type),
+        );
+        match (a, b) {
+            (Some(a), Some(b)) if descending => b.cmp(&a),
+            (Some(a), Some(b)) => a.cmp(&b),
+            (a, b) => b.is_some().cmp(&a.is_some()),
+        }
+    });
 }
 
 async fn read(

@@ -3,7 +3,8 @@
 use std::collections::HashSet;
 
 use base64::Engine;
-use serde_json::Value;
+use serde_json::{Value, json};
+use shcr_facade::sim::{Faults, PartnerData};
 
 use crate::harness::*;
 
@@ -188,5 +189,263 @@ async fn partner_paging_is_followed_up_to_the_cap() {
             .iter()
             .any(|w| w.starts_with("Riverside Medical Practice (A81001): holds more records"))
     );
+    h.stop().await;
+}
+
+/// A patient with a long record: 50 dated observations at each of three partners,
+/// interleaved in time (some at day precision), 12 more at the GP on one instant,
+/// 3 undated, and chlamydia results (a burst of 12 at the hospital, one at the GP)
+/// that the policy withholds.
+const LONG_RECORD: &str = "9990000182";
+const LONG_RECORD_SHOWN: usize = 50 * 3 + 12 + 3;
+
+fn long_record(partner: &str) -> PartnerData {
+    let mut data = PartnerData::load(&examples().join("data").join(partner)).unwrap();
+    let Some(k) = [GP, ACUTE, COMMUNITY].iter().position(|p| *p == partner) else {
+        return data;
+    };
+    let local = format!("long-{k}");
+    data.add(json!({"resourceType": "Patient", "id": local,
+        "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": LONG_RECORD}],
+        "name": [{"family": "Long", "given": ["Record"]}], "birthDate": "1950-05-05"}));
+    let observation = |id: String, date: Option<String>, code: (&str, &str)| {
+        let mut r = json!({"resourceType": "Observation", "id": id, "status": "final",
+            "code": {"coding": [{"system": code.0, "code": code.1}]},
+            "subject": {"reference": format!("Patient/{local}")}});
+        if let Some(date) = date {
+            r["effectiveDateTime"] = json!(date);
+        }
+        r
+    };
+    let heart_rate = ("http://loinc.org", "8867-4");
+    let chlamydia = ("http://snomed.info/sct", "312099009");
+    let start = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").unwrap();
+    // Held oldest first, as a partner that is not asked to sort would answer.
+    for i in 0..50 {
+        let at = start + chrono::Duration::hours(((i * 3 + k) * 17) as i64);
+        let date = match i % 10 {
+            0 => at.format("%Y-%m-%d").to_string(),
+            _ => at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        };
+        data.add(observation(
+            format!("long-{k}-{i:02}"),
+            Some(date),
+            heart_rate,
+        ));
+        // A burst of results the policy withholds at the hospital, minutes apart: a
+        // window there reaches only minutes back, and the page must stop there.
+        if partner == ACUTE && i == 25 {
+            for j in 1..=12 {
+                let date = (at - chrono::Duration::minutes(j)).format("%Y-%m-%dT%H:%M:%SZ");
+                let id = format!("long-burst-{j:02}");
+                data.add(observation(id, Some(date.to_string()), chlamydia));
+            }
+        }
+    }
+    if partner == GP {
+        for i in 0..12 {
+            let id = format!("long-tie-{i:02}");
+            data.add(observation(
+                id,
+                Some("2021-02-01T09:00:00Z".into()),
+                heart_rate,
+            ));
+        }
+        let withheld = observation(
+            "long-sensitive".into(),
+            Some("2021-01-15".into()),
+            chlamydia,
+        );
+        data.add(withheld);
+    }
+    for i in 0..[2, 1, 0][k] {
+        data.add(observation(
+            format!("long-{k}-undated-{i}"),
+            None,
+            heart_rate,
+        ));
+    }
+    data
+}
+
+/// Requests each partner received for Observation since `before` (counts by partner).
+fn observation_queries(h: &Harness, before: &[usize]) -> Vec<Vec<Vec<(String, String)>>> {
+    [GP, ACUTE, COMMUNITY]
+        .iter()
+        .zip(before)
+        .map(|(p, n)| partner_queries(h.sim(p), "/Observation")[*n..].to_vec())
+        .collect()
+}
+
+fn asked_so_far(h: &Harness) -> Vec<usize> {
+    [GP, ACUTE, COMMUNITY]
+        .iter()
+        .map(|p| partner_queries(h.sim(p), "/Observation").len())
+        .collect()
+}
+
+fn has(query: &[(String, String)], name: &str) -> bool {
+    query.iter().any(|(k, _)| k == name)
+}
+
+/// Walks every page of `first`, recording what each page asked of each partner.
+async fn walk_asking(
+    h: &Harness,
+    first: &str,
+) -> (
+    Vec<String>,
+    Vec<Value>,
+    Vec<Vec<Vec<Vec<(String, String)>>>>,
+) {
+    let mut pages = Vec::new();
+    let mut asked = Vec::new();
+    let mut next = Some(first.to_string());
+    while let Some(url) = next {
+        let before = asked_so_far(h);
+        let page = h.ok(&url).await;
+        asked.push(observation_queries(h, &before));
+        next = link(&page, "next");
+        pages.push(page);
+        assert!(pages.len() < 60, "paging does not end");
+    }
+    (pages.iter().flat_map(ids).collect(), pages, asked)
+}
+
+#[tokio::test]
+async fn later_pages_ask_sorting_partners_only_for_what_follows_the_page() {
+    let h = Harness::with_data(long_record, |_| {}).await;
+    let whole = ids(&h
+        .ok(&format!("Observation?patient={LONG_RECORD}&_count=200"))
+        .await);
+    assert_eq!(whole.len(), LONG_RECORD_SHOWN);
+    assert!(!whole.iter().any(|id| id.ends_with("long-sensitive")));
+
+    let first = format!("Observation?patient={LONG_RECORD}&_count=10");
+    let (paged, pages, asked) = walk_asking(&h, &first).await;
+    assert_eq!(
+        paged, whole,
+        "the same entries in the same order, once each"
+    );
+    for page in &pages {
+        assert_eq!(
+            page["total"], LONG_RECORD_SHOWN,
+            "every page carries the count"
+        );
+    }
+    // The first page gathers every partner whole, asking it to sort.
+    for queries in &asked[0] {
+        assert!(queries.iter().all(|q| has(q, "_sort") && !has(q, "date")));
+    }
+    // A later page asks each partner once, for 11 records from the page key on,
+    // except where a partner's dated records run out or all sit at the key's date.
+    let windowed = asked[1..]
+        .iter()
+        .filter(|page| {
+            page.iter().all(|queries| {
+                queries.len() == 1
+                    && has(&queries[0], "date")
+                    && queries[0].contains(&("_count".into(), "11".into()))
+                    && queries[0].contains(&("_sort".into(), "-date".into()))
+            })
+        })
+        .count();
+    assert!(
+        windowed >= pages.len() - 6,
+        "{windowed} of {} later pages asked each partner once: {asked:?}",
+        pages.len() - 1
+    );
+    for page in &asked[1..] {
+        for queries in page {
+            assert!(queries.len() <= 2, "at most a window and a whole gather");
+        }
+    }
+    // Page 10 costs no more partner requests than page 1.
+    let count = |page: &Vec<Vec<Vec<(String, String)>>>| page.iter().map(Vec::len).sum::<usize>();
+    assert!(count(&asked[9]) <= count(&asked[0]), "{asked:?}");
+
+    // Walking back from the last page gives every entry again, in order. (A page
+    // going forward may stop short at a partner's window; one going back is whole,
+    // so the pages themselves need not line up.)
+    let mut page = pages.last().unwrap().clone();
+    let mut backward = ids(&page);
+    while let Some(previous) = link(&page, "previous") {
+        page = h.ok(&previous).await;
+        backward.splice(0..0, ids(&page));
+        assert!(
+            backward.len() <= whole.len(),
+            "walking back repeats entries"
+        );
+    }
+    assert_eq!(backward, whole);
+
+    // Oldest first, too.
+    let oldest_first = format!("Observation?patient={LONG_RECORD}&_count=10&_sort=date");
+    let (paged, _, asked) = walk_asking(&h, &oldest_first).await;
+    let whole_oldest = ids(&h
+        .ok(&format!(
+            "Observation?patient={LONG_RECORD}&_count=200&_sort=date"
+        ))
+        .await);
+    assert_eq!(paged, whole_oldest);
+    assert!(asked[5].iter().all(|q| q.len() == 1 && has(&q[0], "date")));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn partners_that_do_not_sort_or_filter_are_gathered_whole() {
+    let h = Harness::with_data(long_record, |_| {}).await;
+    let whole = ids(&h
+        .ok(&format!("Observation?patient={LONG_RECORD}&_count=200"))
+        .await);
+    // The GP ignores _sort, the hospital the date filter, the community trust
+    // refuses _sort outright.
+    h.sim(GP).set_faults(Faults {
+        ignore_sort: true,
+        ..Faults::default()
+    });
+    h.sim(ACUTE).set_faults(Faults {
+        ignore_criteria: true,
+        ..Faults::default()
+    });
+    h.sim(COMMUNITY).set_faults(Faults {
+        refuse_sort: true,
+        ..Faults::default()
+    });
+    let first = format!("Observation?patient={LONG_RECORD}&_count=10");
+    let (paged, pages, asked) = walk_asking(&h, &first).await;
+    assert_eq!(
+        paged, whole,
+        "the same entries in the same order, once each"
+    );
+    for page in &pages {
+        assert_eq!(page["total"], LONG_RECORD_SHOWN);
+        assert!(
+            warnings(page)
+                .iter()
+                .all(|w| !w.contains("holds more records")),
+            "no partner is reported incomplete"
+        );
+    }
+    let [gp, acute, community] = [0, 1, 2];
+    // Seen not to sort on the first page: never asked for a window.
+    assert!(
+        asked
+            .iter()
+            .all(|page| page[gp].iter().all(|q| !has(q, "date")))
+    );
+    // Ignores the filter: its first window holds by chance (the GP's newest records
+    // are newer than all of its own), the second shows the filter ignored, and it is
+    // gathered whole from then on.
+    let acute_windows = asked
+        .iter()
+        .flat_map(|page| &page[acute])
+        .filter(|q| has(q, "date"))
+        .count();
+    assert_eq!(acute_windows, 2, "{asked:?}");
+    // Refused _sort: asked again without it, every page.
+    for page in &asked {
+        assert_eq!(page[community].len(), 2);
+        assert!(!has(&page[community][1], "_sort"));
+    }
     h.stop().await;
 }

@@ -185,6 +185,7 @@ impl Practice {
                 .copied()
                 .unwrap_or(0),
             notices,
+            ordered: None,
         })
     }
 
