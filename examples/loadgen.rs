@@ -20,7 +20,8 @@
 //!    (parsing the three partners' answers and writing the facade's answer with
 //!    serde_json, timed here in the same run);
 //! 3. memory: the facade's RSS after warming up, and with `--soak-seconds N` after the
-//!    first minute of N seconds of 16-client load and at its end;
+//!    first minute of N seconds of 16-client load and at its end, with throughput,
+//!    RSS and the database's size minute by minute;
 //! 4. the audit trail: one durable event alone, and 16 at once sharing commits;
 //! 5. the release stage's cost over the same 51 resources, and the objection
 //!    register read;
@@ -229,7 +230,20 @@ struct Stack {
     _issuer: DevIssuer,
     client: reqwest::Client,
     facade: Facade,
-    _database: tempfile::TempDir,
+    /// Holds the facade's SQLite database (and its WAL) for the run.
+    data_dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// The facade's database on disk, WAL included, in MiB.
+    fn database_mib(&self) -> f64 {
+        let bytes: u64 = ["shcr.db", "shcr.db-wal"]
+            .iter()
+            .filter_map(|f| std::fs::metadata(self.data_dir.path().join(f)).ok())
+            .map(|m| m.len())
+            .sum();
+        bytes as f64 / (1024.0 * 1024.0)
+    }
 }
 
 /// The release binary beside this example (`target/release/shcr-facade`).
@@ -337,7 +351,7 @@ async fn start(latency_ms: u64) -> Stack {
         _issuer: issuer,
         client,
         facade,
-        _database: database,
+        data_dir: database,
     }
 }
 
@@ -754,7 +768,23 @@ async fn main() {
         let first = args.soak_seconds.min(60);
         load(&stack, &url, 16, first).await;
         let rss_minute = stack.facade.rss_mib();
-        let (completed, rate, _, _) = load(&stack, &url, 16, args.soak_seconds - first).await;
+        // Minute by minute, with the database's size: where throughput goes as the
+        // audit trail grows.
+        let (mut completed, mut remaining) = (0, args.soak_seconds - first);
+        let started = Instant::now();
+        while remaining > 0 {
+            let span = remaining.min(60);
+            let (done, rate, p50, _) = load(&stack, &url, 16, span).await;
+            completed += done;
+            remaining -= span;
+            println!(
+                "  soak at {:>4}s: {rate:.0} req/s, p50 {p50:.1} ms, RSS {:.1} MiB, database {:.0} MiB",
+                first + started.elapsed().as_secs(),
+                stack.facade.rss_mib(),
+                stack.database_mib()
+            );
+        }
+        let rate = completed as f64 / started.elapsed().as_secs_f64();
         let rss_end = stack.facade.rss_mib();
         println!(
             "soak, 16 clients, {}s: RSS {rss_minute:.1} MiB after the first {first}s, {rss_end:.1} MiB at the end ({:+.1} %); the rest of the soak {completed} searches, {rate:.0} req/s",

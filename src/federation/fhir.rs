@@ -25,16 +25,19 @@ pub async fn search(
     let mut url = partner.url(resource_type.as_str(), &query);
     let mut pages = Pages::default();
     for page in 0.. {
-        let bundle = fetch_json(partner, &url, &FHIR_JSON, limits.max_response_bytes)
+        let mut bundle = fetch_json(partner, &url, &FHIR_JSON, limits.max_response_bytes)
             .await?
             .ok_or(PartnerFailure::HttpStatus(404))?;
         if bundle["resourceType"] != "Bundle" {
             return Err(PartnerFailure::Malformed("a FHIR Bundle"));
         }
-        for entry in bundle["entry"].as_array().into_iter().flatten() {
-            let mode = entry["search"]["mode"].as_str().unwrap_or("match");
-            if mode == "match" && entry["resource"].is_object() {
-                pages.resources.push(entry["resource"].clone());
+        // Moved out of the parsed Bundle, not copied.
+        if let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) {
+            for entry in entries {
+                let mode = entry["search"]["mode"].as_str().unwrap_or("match");
+                if mode == "match" && entry["resource"].is_object() {
+                    pages.resources.push(entry["resource"].take());
+                }
             }
         }
         let next = bundle["link"]

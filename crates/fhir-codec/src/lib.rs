@@ -39,13 +39,6 @@ pub fn validate_r4_json(resource: &Value) -> Result<(), CodecError> {
     .map_err(|e| CodecError::NotR4(e.to_string()))
 }
 
-/// Parses R4 JSON bytes in strict mode into the facade's working form.
-pub fn parse_r4_json_strict(bytes: &[u8]) -> Result<Value, CodecError> {
-    let resource: Resource = fhirbolt::json::from_slice(bytes, config(DeserializationMode::Strict))
-        .map_err(|e| CodecError::NotR4(e.to_string()))?;
-    fhirbolt::json::to_json_value(resource, None).map_err(|e| CodecError::NotR4(e.to_string()))
-}
-
 /// Writes a resource (usually a Bundle) as FHIR XML.
 ///
 /// Compatibility mode drops elements R4 does not know, so a partner's non-standard
