@@ -348,7 +348,10 @@ pub fn retrying<T>(
                 if !lost_race {
                     return Err(Error::DatabaseError(kind, info).into());
                 }
-                std::thread::sleep(Duration::from_millis(1 + round % 7));
+                // Backing off: under SQLite a deferred transaction that loses its
+                // upgrade to a writer is refused at once (no busy wait), and eight
+                // writers on a loaded disk can lose a hundred quick rounds in a row.
+                std::thread::sleep(Duration::from_millis(1 + round.min(20) * 2 + round % 7));
             }
             other => return Ok(other?),
         }
