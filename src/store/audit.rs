@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::audit_events::dsl as a;
 use super::schema::audit_keys::dsl as k;
-use super::{AnyConnection, StoreError, retrying};
+use super::{AnyConnection, StoreError, retrying, write_transaction};
 
 /// The `previous_hash` of the first event.
 pub const GENESIS: &str = "";
@@ -60,7 +60,7 @@ pub fn append_all(
     hash: impl Fn(&str, i64, &str) -> String,
 ) -> Result<Vec<i64>, StoreError> {
     retrying(|| {
-        conn.transaction(|conn| {
+        write_transaction(conn, |conn| {
             let last: Option<(i64, String)> = a::audit_events
                 .order(a::sequence.desc())
                 .select((a::sequence, a::hash))
@@ -121,7 +121,7 @@ pub fn index_unkeyed(
         // Two instances starting together may both index: the loser retries and
         // finds the work done.
         let done = retrying(|| {
-            conn.transaction(|conn| {
+            write_transaction(conn, |conn| {
                 let keyed = k::audit_keys
                     .filter(k::key.eq("outcome"))
                     .select(k::sequence);

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::schema::patient_links::dsl as pl;
-use super::{AnyConnection, StoreError, retrying};
+use super::{AnyConnection, StoreError, retrying, write_transaction};
 
 /// `local_id` value recording that a partner has no record for the NHS number.
 const NOT_KNOWN: &str = "";
@@ -57,7 +57,7 @@ pub fn replace(
     at: i64,
 ) -> Result<(), StoreError> {
     retrying(|| {
-        conn.transaction(|conn| {
+        write_transaction(conn, |conn| {
             diesel::delete(
                 pl::patient_links
                     .filter(pl::nhs_number.eq(nhs))

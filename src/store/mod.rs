@@ -328,6 +328,35 @@ fn pending<B: diesel::backend::Backend>(
     Ok(conn.has_pending_migration(COMMON_MIGRATIONS)? || conn.has_pending_migration(dialect)?)
 }
 
+/// Runs `work` in a write transaction. On SQLite it takes the write lock at its
+/// start (`BEGIN IMMEDIATE`): a writer then waits its turn in the busy timeout,
+/// where a deferred transaction that read first is refused its upgrade at once
+/// whenever another writer committed meanwhile, and with several writers can lose
+/// round after round.
+pub fn write_transaction<T>(
+    conn: &mut AnyConnection,
+    work: impl FnOnce(&mut AnyConnection) -> Result<T, diesel::result::Error>,
+) -> Result<T, diesel::result::Error> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Manager = <AnyConnection as Connection>::TransactionManager;
+    match conn {
+        AnyConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
+        }
+        AnyConnection::Postgresql(_) => return conn.transaction(work),
+    }
+    match work(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(failed) => match Manager::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(failed),
+            Err(rollback) => Err(rollback),
+        },
+    }
+}
+
 /// Runs a write transaction again when it lost a race: another writer took the same
 /// key (unique violation), PostgreSQL could not serialise it, or SQLite's file was
 /// locked by a writer that started first. Gives up at the deadline of the database
@@ -348,9 +377,8 @@ pub fn retrying<T>(
                 if !lost_race {
                     return Err(Error::DatabaseError(kind, info).into());
                 }
-                // Backing off: under SQLite a deferred transaction that loses its
-                // upgrade to a writer is refused at once (no busy wait), and eight
-                // writers on a loaded disk can lose a hundred quick rounds in a row.
+                // Backing off, so that a burst of writers losing the same race
+                // does not spend its hundred rounds in a few milliseconds.
                 std::thread::sleep(Duration::from_millis(1 + round.min(20) * 2 + round % 7));
             }
             other => return Ok(other?),

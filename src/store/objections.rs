@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::schema::objections::dsl as o;
-use super::{AnyConnection, StoreError, now_ms, retrying};
+use super::{AnyConnection, StoreError, now_ms, retrying, write_transaction};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct ObjectionVersion {
@@ -29,7 +29,7 @@ pub fn record(
     consent: &str,
 ) -> Result<i32, StoreError> {
     retrying(|| {
-        conn.transaction(|conn| {
+        write_transaction(conn, |conn| {
             let latest: Option<i32> = o::objections
                 .filter(o::nhs_number.eq(nhs))
                 .select(diesel::dsl::max(o::version))
@@ -92,7 +92,7 @@ pub fn record_after(
     // A lost race (the same version inserted first, or SQLite locked) runs again,
     // and then finds the version taken.
     retrying(|| {
-        conn.transaction(|conn| {
+        write_transaction(conn, |conn| {
             let latest: Option<i32> = o::objections
                 .filter(o::nhs_number.eq(nhs))
                 .select(diesel::dsl::max(o::version))
