@@ -95,7 +95,7 @@ pub fn audit_event(access: &Access) -> Value {
             "requestor": true,
         });
         if !purpose.is_empty() {
-            user["purposeOfUse"] = json!(purpose);
+            user["purposeOfUse"] = Value::Array(purpose.clone());
         }
         if let Some(name) = &r.name {
             user["who"]["display"] = json!(name);
@@ -162,15 +162,17 @@ pub fn audit_event(access: &Access) -> Value {
         "recorded": access.recorded,
         "outcome": outcome,
         "outcomeDesc": format!("HTTP {}", access.status),
-        "agent": agents,
         "source": {
             "observer": {"display": access.observer},
             "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4", "display": "Application Server"}]
         },
-        "entity": entities,
     });
+    // Moved in: `json!` would copy each of them (the returned resources' entities
+    // dominate an event).
+    event["agent"] = Value::Array(agents);
+    event["entity"] = Value::Array(entities);
     if !purpose.is_empty() {
-        event["purposeOfEvent"] = json!(purpose);
+        event["purposeOfEvent"] = Value::Array(purpose);
     }
     if access.requester.as_ref().is_some_and(|r| r.emergency) {
         event["meta"] =

@@ -59,8 +59,8 @@ impl TrustedIssuer {
     }
 
     /// The key a token signed with `kid` (or the only key, if `kid` is absent) must
-    /// verify against, with the key's own algorithm if it declares one.
-    pub async fn key(&self, kid: Option<&str>) -> Result<(DecodingKey, Option<String>), KeyError> {
+    /// verify against.
+    pub async fn key(&self, kid: Option<&str>) -> Result<IssuerKey, KeyError> {
         let fresh = |f: &Fetched| f.fetched_at.elapsed() < self.max_age;
         let cached = self.cached();
         match cached {
@@ -131,10 +131,16 @@ impl TrustedIssuer {
     }
 }
 
-fn pick(
-    keys: &[Jwk],
-    kid: Option<&str>,
-) -> Option<Result<(DecodingKey, Option<String>), KeyError>> {
+/// One of the issuer's signing keys.
+pub struct IssuerKey {
+    pub decoding: DecodingKey,
+    /// The key's own algorithm, if it declares one.
+    pub algorithm: Option<String>,
+    /// As published (what a token verified earlier is compared by).
+    pub jwk: Jwk,
+}
+
+fn pick(keys: &[Jwk], kid: Option<&str>) -> Option<Result<IssuerKey, KeyError>> {
     let jwk = match kid {
         Some(kid) => keys
             .iter()
@@ -145,7 +151,11 @@ fn pick(
     let algorithm = jwk.common.key_algorithm.map(|a| a.to_string());
     Some(
         DecodingKey::from_jwk(jwk)
-            .map(|key| (key, algorithm))
+            .map(|decoding| IssuerKey {
+                decoding,
+                algorithm,
+                jwk: jwk.clone(),
+            })
             .map_err(|_| KeyError::UnknownKey),
     )
 }

@@ -4,6 +4,7 @@
 pub mod issuer;
 pub mod principal;
 pub mod scopes;
+pub mod verified;
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use crate::fhir::NhsNumber;
 use issuer::{KeyError, TrustedIssuer};
 use principal::{Principal, PurposeOfUse, permissions, roles_from_claims};
 use scopes::Scopes;
+use verified::{Verified, VerifiedTokens};
 
 /// The request header by which a user asks for emergency access (v3-ActReason
 /// `ETREAT` or `BTG`); the `purpose_of_use` claim may say the same.
@@ -48,6 +50,7 @@ pub struct Authenticator {
     /// Client ids of backend services that may read (export) the audit trail.
     audit_export_clients: Vec<String>,
     dev_mode: bool,
+    verified: VerifiedTokens,
 }
 
 impl Authenticator {
@@ -74,6 +77,7 @@ impl Authenticator {
             roles: config.roles.clone(),
             audit_export_clients: config.audit_export_clients.clone(),
             dev_mode: config.dev_mode,
+            verified: VerifiedTokens::default(),
         }
     }
 
@@ -103,6 +107,14 @@ impl Authenticator {
             .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| invalid("the Authorization header must be 'Bearer <token>'"))?;
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(seen) = self.verified.get(token) {
+            let issuer = &self.issuers[seen.issuer];
+            let key = issuer.key(seen.kid.as_deref()).await.map_err(key_error)?;
+            if key.jwk == seen.jwk && seen.in_time(now, self.leeway_s) {
+                return self.accept(issuer, &seen.claims, purpose_header);
+            }
+        }
         let jose = jsonwebtoken::decode_header(token).map_err(|_| {
             invalid("the access token is not a signed JWT with an accepted algorithm")
         })?;
@@ -113,17 +125,19 @@ impl Authenticator {
             )));
         }
         let claimed_issuer = unverified_issuer(token)?;
-        let issuer = self
+        let (index, issuer) = self
             .issuers
             .iter()
-            .find(|i| i.config.issuer == claimed_issuer)
+            .enumerate()
+            .find(|(_, i)| i.config.issuer == claimed_issuer)
             .ok_or_else(|| invalid("the token's issuer is not trusted here"))?;
-        let (key, key_algorithm) = issuer.key(jose.kid.as_deref()).await.map_err(|e| match e {
-            KeyError::Unreachable => AuthError::IssuerUnavailable,
-            KeyError::UnknownKey => invalid("the token's signing key is not known to its issuer"),
-        })?;
+        let key = issuer.key(jose.kid.as_deref()).await.map_err(key_error)?;
         // A key that declares its algorithm is used with that one only.
-        if key_algorithm.is_some_and(|a| a != format!("{:?}", jose.alg)) {
+        if key
+            .algorithm
+            .as_ref()
+            .is_some_and(|a| *a != format!("{:?}", jose.alg))
+        {
             return Err(invalid("the token's algorithm does not match its key"));
         }
         let mut validation = Validation::new(jose.alg);
@@ -132,9 +146,27 @@ impl Authenticator {
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.validate_nbf = true;
         validation.leeway = self.leeway_s;
-        let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
+        let claims = jsonwebtoken::decode::<Value>(token, &key.decoding, &validation)
             .map_err(|e| invalid(rejection(e.kind())))?
             .claims;
+        let principal = self.accept(issuer, &claims, purpose_header)?;
+        let verified = Verified {
+            issuer: index,
+            kid: jose.kid,
+            jwk: key.jwk,
+            claims,
+        };
+        self.verified.insert(token, verified, now, self.leeway_s);
+        Ok(principal)
+    }
+
+    /// The principal a verified token's claims name, if the facade accepts them.
+    fn accept(
+        &self,
+        issuer: &TrustedIssuer,
+        claims: &Value,
+        purpose_header: Option<&str>,
+    ) -> Result<Principal, AuthError> {
         if claims.get(DEV_CLAIM).is_some() && !self.dev_mode {
             return Err(invalid(
                 "development tokens are accepted only by a facade in development mode",
@@ -158,7 +190,7 @@ impl Authenticator {
         if !named {
             return Err(invalid("the token names no subject (sub or client_id)"));
         }
-        Ok(self.principal(&issuer.config.issuer, &claims, purpose_header))
+        Ok(self.principal(&issuer.config.issuer, claims, purpose_header))
     }
 
     fn principal(&self, issuer: &str, claims: &Value, purpose_header: Option<&str>) -> Principal {
@@ -226,6 +258,13 @@ fn principal_client(claims: &Value) -> Option<&str> {
         .iter()
         .find_map(|c| claims.get(*c).and_then(Value::as_str))
         .filter(|c| !c.is_empty())
+}
+
+fn key_error(error: KeyError) -> AuthError {
+    match error {
+        KeyError::Unreachable => AuthError::IssuerUnavailable,
+        KeyError::UnknownKey => invalid("the token's signing key is not known to its issuer"),
+    }
 }
 
 fn invalid(reason: impl Into<String>) -> AuthError {

@@ -78,8 +78,8 @@ impl Issue {
         let mut issue = json!({
             "severity": self.severity.as_str(),
             "code": self.code,
-            "details": details,
         });
+        issue["details"] = details;
         if let Some(expression) = &self.expression {
             issue["expression"] = json!([expression]);
         }
@@ -92,8 +92,7 @@ impl Issue {
 
 /// Builds an OperationOutcome resource from issues.
 pub fn operation_outcome(issues: &[Issue]) -> Value {
-    json!({
-        "resourceType": "OperationOutcome",
-        "issue": issues.iter().map(Issue::to_json).collect::<Vec<_>>(),
-    })
+    let mut outcome = json!({ "resourceType": "OperationOutcome" });
+    outcome["issue"] = issues.iter().map(Issue::to_json).collect();
+    outcome
 }

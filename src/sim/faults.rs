@@ -46,6 +46,22 @@ pub struct Faults {
     pub fail_by_id: Vec<String>,
 }
 
+/// Waits `latency` as closely as the OS can. The runtime's timer rounds up to whole
+/// milliseconds and then some (a 10 ms sleep took about 11.6), which would be
+/// counted against whoever calls this partner; so the last two milliseconds are
+/// slept on a blocking thread, which overshoots by tens of microseconds (and an
+/// abandoned request holds that thread for no longer).
+async fn delay(latency: Duration) {
+    let deadline = std::time::Instant::now() + latency;
+    if let Some(coarse) = latency.checked_sub(Duration::from_millis(2)) {
+        tokio::time::sleep(coarse).await;
+    }
+    let rest = deadline.saturating_duration_since(std::time::Instant::now());
+    if !rest.is_zero() {
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
+    }
+}
+
 impl Faults {
     pub fn latency(ms: u64) -> Faults {
         Faults {
@@ -62,7 +78,7 @@ impl Faults {
             0
         };
         if self.latency_ms + jitter > 0 {
-            tokio::time::sleep(Duration::from_millis(self.latency_ms + jitter)).await;
+            delay(Duration::from_millis(self.latency_ms + jitter)).await;
         }
         if self.hang {
             tokio::time::sleep(Duration::from_secs(3600)).await;

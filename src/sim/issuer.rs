@@ -178,6 +178,26 @@ impl DevIssuer {
         Ok(())
     }
 
+    /// Replaces the signing key with a new one published under the same `kid` (an
+    /// issuer that re-keys without renaming): tokens signed before no longer verify.
+    pub fn replace_key_keeping_kid(&self) -> std::io::Result<()> {
+        let mut keys = self
+            .state
+            .keys
+            .write()
+            .map_err(|_| std::io::Error::other("key lock"))?;
+        let kid = keys
+            .last()
+            .map(|k| k.kid.clone())
+            .ok_or_else(|| std::io::Error::other("no key"))?;
+        let mut key = SigningKey::generate()?;
+        key.jwk["kid"] = json!(kid);
+        key.kid = kid;
+        keys.pop();
+        keys.push(Arc::new(key));
+        Ok(())
+    }
+
     pub async fn stop(self) {
         self.handle.stop(false).await;
     }

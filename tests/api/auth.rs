@@ -218,6 +218,24 @@ async fn development_tokens_need_development_mode() {
 }
 
 #[tokio::test]
+async fn a_token_verified_before_is_refused_once_it_expires() {
+    // Validated tokens are remembered; their time claims are judged on every use.
+    let h = Harness::with(|c| c.auth.clock_skew_s = 0).await;
+    let mut short = claims(&h, Profile::Clinician);
+    short["exp"] = json!(now() + 2);
+    let token = h.issuer.sign(&short);
+    assert_eq!(h.get_as(SEARCH, &token).await.status, 200);
+    assert_eq!(
+        h.get_as(SEARCH, &token).await.status,
+        200,
+        "again, remembered"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    assert_invalid(&h, &token, "expired since it was first verified").await;
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn rotated_keys_are_fetched_without_restart() {
     let h = Harness::with(|c| c.auth.jwks_refetch_interval_s = 1).await;
     assert_eq!(h.get(SEARCH).await.status, 200, "keys fetched");
@@ -239,6 +257,19 @@ async fn a_withdrawn_key_stops_working_once_keys_are_refetched() {
     h.issuer.withdraw_oldest_key();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_invalid(&h, &old, "withdrawn key").await;
+    let new = h.token(Profile::Clinician);
+    assert_eq!(h.get_as(SEARCH, &new).await.status, 200, "the new key");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_verified_before_is_refused_once_its_kid_names_another_key() {
+    let h = Harness::with(|c| c.auth.jwks_max_age_s = 1).await;
+    let old = h.token(Profile::Clinician);
+    assert_eq!(h.get_as(SEARCH, &old).await.status, 200);
+    h.issuer.replace_key_keeping_kid().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_invalid(&h, &old, "signed by the key the kid named before").await;
     let new = h.token(Profile::Clinician);
     assert_eq!(h.get_as(SEARCH, &new).await.status, 200, "the new key");
     h.stop().await;
