@@ -66,11 +66,11 @@ impl TrustedIssuer {
         match cached {
             Some(f) if fresh(&f) => {
                 if let Some(found) = pick(&f.keys, kid) {
-                    return found;
+                    return Ok(found);
                 }
                 // An unknown key: perhaps a rotation, at most once per interval.
                 let fetched = self.refresh(self.refetch_interval).await?;
-                pick(&fetched.keys, kid).unwrap_or(Err(KeyError::UnknownKey))
+                pick(&fetched.keys, kid).ok_or(KeyError::UnknownKey)
             }
             _ => {
                 // None yet, or too old to trust: fetched now, or nothing is verified.
@@ -78,7 +78,7 @@ impl TrustedIssuer {
                 if !fresh(&fetched) {
                     return Err(KeyError::Unreachable);
                 }
-                pick(&fetched.keys, kid).unwrap_or(Err(KeyError::UnknownKey))
+                pick(&fetched.keys, kid).ok_or(KeyError::UnknownKey)
             }
         }
     }
@@ -131,16 +131,24 @@ impl TrustedIssuer {
     }
 }
 
-/// One of the issuer's signing keys.
+/// One of the issuer's signing keys, as published.
 pub struct IssuerKey {
-    pub decoding: DecodingKey,
-    /// The key's own algorithm, if it declares one.
-    pub algorithm: Option<String>,
-    /// As published (what a token verified earlier is compared by).
     pub jwk: Jwk,
 }
 
-fn pick(keys: &[Jwk], kid: Option<&str>) -> Option<Result<IssuerKey, KeyError>> {
+impl IssuerKey {
+    /// The key's own algorithm, if it declares one.
+    pub fn algorithm(&self) -> Option<String> {
+        self.jwk.common.key_algorithm.map(|a| a.to_string())
+    }
+
+    /// The key a signature is checked with (made only when one is checked).
+    pub fn decoding(&self) -> Result<DecodingKey, KeyError> {
+        DecodingKey::from_jwk(&self.jwk).map_err(|_| KeyError::UnknownKey)
+    }
+}
+
+fn pick(keys: &[Jwk], kid: Option<&str>) -> Option<IssuerKey> {
     let jwk = match kid {
         Some(kid) => keys
             .iter()
@@ -148,16 +156,7 @@ fn pick(keys: &[Jwk], kid: Option<&str>) -> Option<Result<IssuerKey, KeyError>> 
         None if keys.len() == 1 => &keys[0],
         None => return None,
     };
-    let algorithm = jwk.common.key_algorithm.map(|a| a.to_string());
-    Some(
-        DecodingKey::from_jwk(jwk)
-            .map(|decoding| IssuerKey {
-                decoding,
-                algorithm,
-                jwk: jwk.clone(),
-            })
-            .map_err(|_| KeyError::UnknownKey),
-    )
+    Some(IssuerKey { jwk: jwk.clone() })
 }
 
 /// Discovery document and signing keys of `issuer`.

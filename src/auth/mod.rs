@@ -134,9 +134,8 @@ impl Authenticator {
         let key = issuer.key(jose.kid.as_deref()).await.map_err(key_error)?;
         // A key that declares its algorithm is used with that one only.
         if key
-            .algorithm
-            .as_ref()
-            .is_some_and(|a| *a != format!("{:?}", jose.alg))
+            .algorithm()
+            .is_some_and(|a| a != format!("{:?}", jose.alg))
         {
             return Err(invalid("the token's algorithm does not match its key"));
         }
@@ -146,9 +145,10 @@ impl Authenticator {
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.validate_nbf = true;
         validation.leeway = self.leeway_s;
-        let claims = jsonwebtoken::decode::<Value>(token, &key.decoding, &validation)
-            .map_err(|e| invalid(rejection(e.kind())))?
-            .claims;
+        let claims =
+            jsonwebtoken::decode::<Value>(token, &key.decoding().map_err(key_error)?, &validation)
+                .map_err(|e| invalid(rejection(e.kind())))?
+                .claims;
         let principal = self.accept(issuer, &claims, purpose_header)?;
         let verified = Verified {
             issuer: index,

@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use shcr_facade::sim::PartnerData;
-use shcr_facade::sim::issuer::{Profile, TokenRequest};
+use shcr_facade::sim::issuer::{DevIssuer, Profile, TokenRequest};
 
 use crate::harness::*;
 
@@ -248,31 +248,33 @@ async fn rotated_keys_are_fetched_without_restart() {
     h.stop().await;
 }
 
-#[tokio::test]
-async fn a_withdrawn_key_stops_working_once_keys_are_refetched() {
+/// A token accepted before `change` to the issuer's keys is refused once the keys
+/// are fetched again, and a new token is accepted.
+async fn old_token_refused_after(change: impl FnOnce(&DevIssuer), why: &str) {
     let h = Harness::with(|c| c.auth.jwks_max_age_s = 1).await;
     let old = h.token(Profile::Clinician);
     assert_eq!(h.get_as(SEARCH, &old).await.status, 200);
-    h.issuer.rotate_key().unwrap();
-    h.issuer.withdraw_oldest_key();
+    change(&h.issuer);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    assert_invalid(&h, &old, "withdrawn key").await;
+    assert_invalid(&h, &old, why).await;
     let new = h.token(Profile::Clinician);
     assert_eq!(h.get_as(SEARCH, &new).await.status, 200, "the new key");
     h.stop().await;
 }
 
 #[tokio::test]
+async fn a_withdrawn_key_stops_working_once_keys_are_refetched() {
+    let withdraw = |issuer: &DevIssuer| {
+        issuer.rotate_key().unwrap();
+        issuer.withdraw_oldest_key();
+    };
+    old_token_refused_after(withdraw, "withdrawn key").await;
+}
+
+#[tokio::test]
 async fn a_token_verified_before_is_refused_once_its_kid_names_another_key() {
-    let h = Harness::with(|c| c.auth.jwks_max_age_s = 1).await;
-    let old = h.token(Profile::Clinician);
-    assert_eq!(h.get_as(SEARCH, &old).await.status, 200);
-    h.issuer.replace_key_keeping_kid().unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    assert_invalid(&h, &old, "signed by the key the kid named before").await;
-    let new = h.token(Profile::Clinician);
-    assert_eq!(h.get_as(SEARCH, &new).await.status, 200, "the new key");
-    h.stop().await;
+    let replace = |issuer: &DevIssuer| issuer.replace_key_keeping_kid().unwrap();
+    old_token_refused_after(replace, "signed by the key the kid named before").await;
 }
 
 #[tokio::test]
