@@ -73,6 +73,20 @@ pub async fn run(
         Some(path) => load_faults(&path, &config)?,
         None => HashMap::new(),
     };
+    // The ports asked for are bound before the simulated partners take ephemeral
+    // ones, so a partner can never hold the port the facade was told to use.
+    config.server.port = port;
+    let address = format!("{}:{port}", config.server.host);
+    let listener = TcpListener::bind(&address)
+        .map_err(|e| format!("cannot listen on {address}: {e} (try --port)"))?;
+    // The development issuer mints any token for anyone: loopback only, always.
+    let issuer_address = format!(
+        "127.0.0.1:{}",
+        // Beside the facade's port, or ephemeral when the facade's is.
+        issuer_port.unwrap_or(if port == 0 { 0 } else { port.saturating_add(1) })
+    );
+    let issuer_listener = TcpListener::bind(&issuer_address)
+        .map_err(|e| format!("cannot listen on {issuer_address}: {e} (try --issuer-port)"))?;
     let mut partners = Vec::new();
     // Everyone the partners know, for the SMART sign-in and launcher pages.
     let mut people: Vec<Value> = Vec::new();
@@ -118,17 +132,6 @@ pub async fn run(
         );
         partners.push(simulator);
     }
-    config.server.port = port;
-    let address = format!("{}:{port}", config.server.host);
-    let listener = TcpListener::bind(&address)
-        .map_err(|e| format!("cannot listen on {address}: {e} (try --port)"))?;
-    // The development issuer mints any token for anyone: loopback only, always.
-    let issuer_address = format!(
-        "127.0.0.1:{}",
-        issuer_port.unwrap_or_else(|| port.saturating_add(1))
-    );
-    let issuer_listener = TcpListener::bind(&issuer_address)
-        .map_err(|e| format!("cannot listen on {issuer_address}: {e} (try --issuer-port)"))?;
     let base = format!(
         "http://{}/fhir",
         listener.local_addr().map_err(|e| e.to_string())?

@@ -43,7 +43,7 @@ enum Command {
         /// TOML file of faults per partner id (see examples/demo-faults.toml).
         #[arg(long)]
         faults: Option<PathBuf>,
-        /// Port of the development token issuer (default: the facade's port + 1).
+        /// Port of the development token issuer (default: the facade's port + 1; ephemeral with --port 0).
         #[arg(long)]
         issuer_port: Option<u16>,
     },

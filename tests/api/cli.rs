@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
@@ -252,26 +253,23 @@ impl Demo {
     /// Starts the demo on an ephemeral port with its own SQLite file, and reads what it
     /// prints up to its last line.
     pub fn start(extra: &[&str]) -> Demo {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = std::env::temp_dir().join(format!("shcr-demo-{port}.log"));
-        // A database left by an earlier run on the same port would carry its
+        // Port 0: the demo binds an ephemeral port itself and prints its base, so no
+        // other listener can take the port between choosing and binding it.
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "shcr-demo-{}-{}",
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        );
+        let log = std::env::temp_dir().join(format!("{name}.log"));
+        // A database left by an earlier run of the same name would carry its
         // objections into this one: every demo starts empty.
-        let database = std::env::temp_dir().join(format!("shcr-demo-{port}.db"));
+        let database = std::env::temp_dir().join(format!("{name}.db"));
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
         }
         let mut child = Command::new(BIN)
-            .args([
-                "demo",
-                "--port",
-                &port.to_string(),
-                "--partner-latency-ms",
-                "1",
-            ])
+            .args(["demo", "--port", "0", "--partner-latency-ms", "1"])
             .args(extra)
             .current_dir(examples().parent().unwrap())
             .env_clear()
