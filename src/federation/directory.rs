@@ -4,13 +4,11 @@
 
 use std::collections::HashMap;
 
-use futures_util::future::join_all;
-use tokio::time::Instant;
-
+use super::fan_out::ask_each;
 use super::partner::Partner;
-use super::report::{Notice, PartnerReport, PartnerStatus};
+use super::report::Notice;
 use super::scope::RequestScope;
-use super::{Federation, Gathered, bounded, partner_references};
+use super::{Federation, Gathered, partner_references};
 use crate::fhir::id::split_facade_id;
 use crate::fhir::reference::to_facade_form;
 use crate::fhir::search::SearchRequest;
@@ -24,41 +22,31 @@ impl Federation {
         request: &SearchRequest,
         scope: &RequestScope,
     ) -> Gathered {
-        let deadline = scope.deadline;
         let resource_type = request.resource_type;
         let asked = self.partners.iter().filter(|p| {
             p.source.searches_by_parameter() && p.resource_types.contains(&resource_type)
         });
-        let tasks = asked.filter_map(|partner| {
+        let asks = asked.filter_map(|partner| {
             let query = directory_query(request, partner)?;
-            Some(async move {
-                let started = Instant::now();
-                let outcome = bounded(
-                    partner,
-                    deadline,
-                    partner
-                        .source
-                        .search(partner, resource_type, &query, None, self.limits, scope),
-                )
-                .await;
-                (partner, outcome, started.elapsed())
-            })
+            let search = async move {
+                let source = &partner.source;
+                source
+                    .search(partner, resource_type, &query, None, self.limits, scope)
+                    .await
+            };
+            Some((partner, (), search))
         });
         let mut gathered = Gathered::default();
         let no_patients = HashMap::new();
-        for (partner, outcome, latency) in join_all(tasks).await {
-            let pages = match outcome {
-                Ok(pages) => pages,
-                Err(failure) => {
-                    gathered.reports.push(PartnerReport::new(
-                        partner.clone(),
-                        PartnerStatus::failed(failure),
-                        latency,
-                    ));
+        for answered in ask_each(scope.deadline, asks).await {
+            let partner = answered.asked.partner;
+            let (pages, mut report, ()) = match answered.answer() {
+                Ok(answer) => answer,
+                Err(failed) => {
+                    gathered.reports.push(failed);
                     continue;
                 }
             };
-            let mut report = PartnerReport::new(partner.clone(), PartnerStatus::Ok, latency);
             if pages.truncated {
                 report.note(Notice::more_pages());
             }

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use futures_util::future::join_all;
 use serde_json::Value;
 
+use super::fan_out::{Answered, ask_each};
 use super::partner::{Partner, PartnerFailure};
 use super::scope::RequestScope;
 use super::source::Source;
-use super::{Federation, bounded, fhir, legacy};
+use super::{Federation, fhir, legacy};
 use crate::fhir::id::split_facade_id;
 use crate::fhir::reference::to_facade_form;
 use crate::fhir::{NhsNumber, ResourceType};
@@ -71,7 +72,6 @@ impl Federation {
         patients: &PatientIds,
         scope: &RequestScope,
     ) -> LinkedRecords {
-        let deadline = scope.deadline;
         let mut by_partner: BTreeMap<String, Vec<LinkedId>> = BTreeMap::new();
         let mut records = LinkedRecords::default();
         for (type_name, id) in wanted {
@@ -85,22 +85,27 @@ impl Federation {
         }
         let empty = HashMap::new();
         let asks = by_partner.into_iter().filter_map(|(partner_id, ids)| {
-            let partner = self.partner(&partner_id)?.clone();
+            let partner = self.partner(&partner_id)?;
             let patients = patients.get(&partner_id).unwrap_or(&empty);
-            Some(async move {
-                let outcome =
-                    bounded(&partner, deadline, self.fetch_at(&partner, &ids, scope)).await;
-                (partner, ids, patients, outcome)
-            })
+            // The ids go along twice: to ask for, and to say which were found.
+            let asked = ids.clone();
+            let fetch = async move { self.fetch_at(partner, &asked, scope).await };
+            Some((partner, (ids, patients), fetch))
         });
-        for (partner, ids, patients, outcome) in join_all(asks).await {
+        for Answered {
+            asked,
+            with: (ids, patients),
+            outcome,
+        } in ask_each(scope.deadline, asks).await
+        {
+            let partner = asked.partner;
             // The whole exchange may have run out of time; else each type's batch
             // stands or fails alone.
             let (fetched, failed) = outcome.unwrap_or_else(|_| {
                 let every: Vec<&str> = ids.iter().map(|(t, _)| t.as_str()).collect();
                 (Vec::new(), every.into_iter().map(str::to_string).collect())
             });
-            let context = self.context(&partner, patients);
+            let context = self.context(partner, patients);
             let wanted_local = |r: &Value| {
                 ids.iter().any(|(t, id)| {
                     r["resourceType"] == t.as_str()

@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod cursor;
 mod directory;
 pub mod exchange;
+mod fan_out;
 mod fhir;
 pub mod gp_connect;
 pub mod identity;
@@ -26,9 +27,8 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde_json::Value;
-use std::future::Future;
 
-use tokio::time::{Instant, timeout_at};
+use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::fhir::compartment;
@@ -39,6 +39,7 @@ use crate::fhir::search::{Criterion, NHS_NUMBER_SYSTEM, SearchRequest};
 use crate::fhir::{NhsNumber, ResourceType, id::split_facade_id};
 use crate::store::StoreError;
 use credentials::Credentials;
+use fan_out::{Answered, ask_each, bounded};
 use identity::{LocalIds, PatientLinks, nhs_number_of};
 use legacy::PartnerMappings;
 use linked::PatientIds;
@@ -216,91 +217,80 @@ impl Federation {
         order: Option<&ordered::PageOrder>,
         scope: &RequestScope,
     ) -> Result<Gathered, StoreError> {
-        let deadline = scope.deadline;
         scope.expect(types.iter().copied());
         let known = self.links.known(nhs).await?;
         let consulted = self
             .partners
             .iter()
             .filter(|p| types.iter().any(|t| p.serves(*t)));
-        let tasks = consulted.map(|partner| {
+        let asks = consulted.map(|partner| {
             let (query, remembered) = (&query, known.get(&partner.id).cloned());
-            async move {
-                let start = Instant::now();
-                let outcome = bounded(partner, deadline, async {
-                    let (ids, learned, unmapped) = match remembered {
-                        Some(ids) => (ids, false, 0),
-                        None => {
-                            let found = self.lookup_patient(partner, nhs, scope).await?;
-                            (ids_of(&found.resources), true, found.unmapped)
-                        }
-                    };
-                    let searches: Vec<_> = types
-                        .iter()
-                        .filter(|t| partner.serves(**t) && !ids.is_empty())
-                        .filter_map(|t| query(partner, *t, &ids).map(|q| (*t, q)))
-                        .map(|(t, q)| async move {
-                            let in_order = match order {
-                                Some(order) => {
-                                    ordered::search(partner, t, &q, self.limits, order).await
-                                }
-                                None => None,
-                            };
-                            let result = match in_order {
-                                Some(result) => result,
-                                None => {
-                                    let source = &partner.source;
-                                    source
-                                        .search(partner, t, &q, Some(nhs), self.limits, scope)
-                                        .await
-                                }
-                            };
-                            (t, result)
-                        })
-                        .collect();
-                    let results = join_all(searches).await;
-                    Ok(Exchange {
-                        ids,
-                        learned,
-                        unmapped,
-                        results,
-                    })
-                })
-                .await;
-                let learned = match &outcome {
-                    Ok(exchange) if exchange.learned => {
-                        Some((nhs.clone(), partner.id.clone(), exchange.ids.clone()))
+            let exchange = async move {
+                let (ids, learned, unmapped) = match remembered {
+                    Some(ids) => (ids, false, 0),
+                    None => {
+                        let found = self.lookup_patient(partner, nhs, scope).await?;
+                        (ids_of(&found.resources), true, found.unmapped)
                     }
-                    _ => None,
                 };
-                let ids = match &outcome {
-                    Ok(exchange) => exchange.ids.clone(),
-                    Err(_) => Vec::new(),
-                };
-                let ordered: Vec<_> = match &outcome {
-                    Ok(exchange) => exchange
-                        .results
-                        .iter()
-                        .filter_map(|(_, r)| r.as_ref().ok()?.ordered)
-                        .map(|o| (partner.id.clone(), o))
-                        .collect(),
-                    Err(_) => Vec::new(),
-                };
-                let (report, resources) = self.settle(partner, nhs, outcome, start.elapsed());
-                (partner, ids, report, resources, learned, ordered)
-            }
+                let searches: Vec<_> = types
+                    .iter()
+                    .filter(|t| partner.serves(**t) && !ids.is_empty())
+                    .filter_map(|t| query(partner, *t, &ids).map(|q| (*t, q)))
+                    .map(|(t, q)| async move {
+                        let in_order = match order {
+                            Some(order) => {
+                                ordered::search(partner, t, &q, self.limits, order).await
+                            }
+                            None => None,
+                        };
+                        let result = match in_order {
+                            Some(result) => result,
+                            None => {
+                                let source = &partner.source;
+                                source
+                                    .search(partner, t, &q, Some(nhs), self.limits, scope)
+                                    .await
+                            }
+                        };
+                        (t, result)
+                    })
+                    .collect();
+                let results = join_all(searches).await;
+                Ok(Exchange {
+                    ids,
+                    learned,
+                    unmapped,
+                    results,
+                })
+            };
+            (partner, (), exchange)
         });
         let mut gathered = Gathered::default();
         let mut learned = Vec::new();
-        for (partner, ids, report, resources, link, ordered) in join_all(tasks).await {
+        for Answered { asked, outcome, .. } in ask_each(scope.deadline, asks).await {
+            let partner = asked.partner;
+            if let Ok(exchange) = &outcome {
+                if exchange.learned {
+                    learned.push((nhs.clone(), partner.id.clone(), exchange.ids.clone()));
+                }
+                if !exchange.ids.is_empty() {
+                    let local = exchange.ids.iter().map(|id| (id.clone(), nhs.clone()));
+                    gathered
+                        .patients
+                        .insert(partner.id.clone(), local.collect());
+                }
+                let ordered = exchange
+                    .results
+                    .iter()
+                    .filter_map(|(_, r)| r.as_ref().ok()?.ordered);
+                gathered
+                    .ordered
+                    .extend(ordered.map(|o| (partner.id.clone(), o)));
+            }
+            let (report, resources) = self.settle(partner, nhs, outcome, asked.latency);
             gathered.reports.push(report);
             gathered.resources.extend(resources);
-            gathered.ordered.extend(ordered);
-            learned.extend(link);
-            if !ids.is_empty() {
-                let local = ids.into_iter().map(|id| (id, nhs.clone())).collect();
-                gathered.patients.insert(partner.id.clone(), local);
-            }
         }
         self.links.remember(learned).await?;
         Ok(gathered)
@@ -363,53 +353,47 @@ impl Federation {
         request: &SearchRequest,
         scope: &RequestScope,
     ) -> Result<GatheredPatients, StoreError> {
-        let deadline = scope.deadline;
         let named = request.named_patients();
         // Systems that cannot be searched by demographics are asked by NHS number only.
         let asked = self
             .partners
             .iter()
             .filter(|p| named.is_some() || p.source.searches_by_parameter());
-        let tasks = asked.map(|partner| {
+        let asks = asked.map(|partner| {
             let named = &named;
-            async move {
-                let start = Instant::now();
-                let outcome = bounded(partner, deadline, async {
-                    match named {
-                        Some(numbers) => {
-                            let lookups = numbers
-                                .iter()
-                                .map(|nhs| self.lookup_patient(partner, nhs, scope));
-                            let mut found = partner::Pages::default();
-                            for result in join_all(lookups).await {
-                                let pages = result?;
-                                found.resources.extend(pages.resources);
-                                found.unmapped += pages.unmapped;
-                                found.notices.extend(pages.notices);
-                            }
-                            Ok(found)
+            let search = async move {
+                match named {
+                    Some(numbers) => {
+                        let lookups = numbers
+                            .iter()
+                            .map(|nhs| self.lookup_patient(partner, nhs, scope));
+                        let mut found = partner::Pages::default();
+                        for result in join_all(lookups).await {
+                            let pages = result?;
+                            found.resources.extend(pages.resources);
+                            found.unmapped += pages.unmapped;
+                            found.notices.extend(pages.notices);
                         }
-                        None => match patient_query(request, partner) {
-                            Some(query) => self.search_patients(partner, &query, scope).await,
-                            None => Ok(partner::Pages::default()),
-                        },
+                        Ok(found)
                     }
-                })
-                .await;
-                (partner, outcome, start.elapsed())
-            }
+                    None => match patient_query(request, partner) {
+                        Some(query) => self.search_patients(partner, &query, scope).await,
+                        None => Ok(partner::Pages::default()),
+                    },
+                }
+            };
+            (partner, (), search)
         });
         let mut gathered = GatheredPatients::default();
         let mut learned: BTreeMap<(NhsNumber, String), LocalIds> = BTreeMap::new();
-        for (partner, outcome, latency) in join_all(tasks).await {
+        for Answered { asked, outcome, .. } in ask_each(scope.deadline, asks).await {
+            let partner = asked.partner;
             let found = match outcome {
                 Ok(found) => found,
                 Err(failure) => {
-                    gathered.reports.push(PartnerReport::new(
-                        partner.clone(),
-                        PartnerStatus::failed(failure),
-                        latency,
-                    ));
+                    gathered
+                        .reports
+                        .push(asked.report(PartnerStatus::failed(failure)));
                     continue;
                 }
             };
@@ -418,7 +402,7 @@ impl Federation {
             } else {
                 PartnerStatus::Ok
             };
-            let mut report = PartnerReport::new(partner.clone(), status, latency);
+            let mut report = asked.report(status);
             report.rejected.unmapped = found.unmapped;
             for notice in found.notices {
                 report.note(notice);
@@ -698,17 +682,6 @@ impl Federation {
             )
             .await
     }
-}
-
-/// Runs one exchange with `partner` within its own timeout and the request's deadline.
-async fn bounded<T>(
-    partner: &Partner,
-    deadline: Instant,
-    exchange: impl Future<Output = Result<T, PartnerFailure>>,
-) -> Result<T, PartnerFailure> {
-    timeout_at(deadline.min(Instant::now() + partner.timeout), exchange)
-        .await
-        .unwrap_or(Err(PartnerFailure::TimedOut))
 }
 
 /// The local ids of Patient resources.

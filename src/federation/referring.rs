@@ -3,13 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use futures_util::future::join_all;
-use tokio::time::Instant;
-
+use super::fan_out::ask_each;
 use super::linked::PatientIds;
-use super::report::{PartnerReport, PartnerStatus};
 use super::scope::RequestScope;
-use super::{Federation, Gathered, bounded};
+use super::{Federation, Gathered};
 use crate::fhir::ResourceType;
 use crate::fhir::id::split_facade_id;
 use crate::fhir::reference::to_facade_form;
@@ -27,7 +24,6 @@ impl Federation {
         patients: &PatientIds,
         scope: &RequestScope,
     ) -> Gathered {
-        let deadline = scope.deadline;
         let mut by_partner: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for target in targets {
             let Some((type_name, id)) = target.split_once('/') else {
@@ -52,35 +48,26 @@ impl Federation {
                 let ids: Vec<&str> = local_patients?.keys().map(String::as_str).collect();
                 query.push(("patient".into(), ids.join(",")));
             }
-            Some(async move {
-                let started = Instant::now();
-                let outcome = bounded(
-                    partner,
-                    deadline,
-                    partner
-                        .source
-                        .search(partner, source, &query, None, self.limits, scope),
-                )
-                .await;
-                (partner, local_patients, outcome, started.elapsed())
-            })
+            let search = async move {
+                let asked = &partner.source;
+                asked
+                    .search(partner, source, &query, None, self.limits, scope)
+                    .await
+            };
+            Some((partner, local_patients, search))
         });
         let mut gathered = Gathered::default();
         let none = Default::default();
-        for (partner, local_patients, outcome, latency) in join_all(asks).await {
-            let local_patients = local_patients.unwrap_or(&none);
-            let pages = match outcome {
-                Ok(pages) => pages,
-                Err(failure) => {
-                    gathered.reports.push(PartnerReport::new(
-                        partner.clone(),
-                        PartnerStatus::failed(failure),
-                        latency,
-                    ));
+        for answered in ask_each(scope.deadline, asks).await {
+            let partner = answered.asked.partner;
+            let (pages, mut report, local_patients) = match answered.answer() {
+                Ok(answer) => answer,
+                Err(failed) => {
+                    gathered.reports.push(failed);
                     continue;
                 }
             };
-            let mut report = PartnerReport::new(partner.clone(), PartnerStatus::Ok, latency);
+            let local_patients = local_patients.unwrap_or(&none);
             let accepted = match source.is_clinical() {
                 true => self.accept(
                     partner,

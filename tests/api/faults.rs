@@ -243,6 +243,44 @@ async fn the_overall_deadline_holds_when_every_partner_hangs() {
     h.stop().await;
 }
 
+/// The request's deadline bounds each kind of fan-out, whatever the partners' own
+/// timeouts: a clinical search, a Patient search and a directory search all answer
+/// by it, reporting the partners that did not.
+#[tokio::test]
+async fn the_request_deadline_bounds_every_fan_out_below_the_partners_timeouts() {
+    let h = Harness::with(|c| {
+        c.search.deadline_ms = 400;
+        for p in &mut c.partners {
+            p.timeout_ms = 10_000;
+        }
+    })
+    .await;
+    // Alice's links are known first, so the clinical search goes straight to searching.
+    h.ok(&format!("Observation?patient={ALICE}&_summary=count"))
+        .await;
+    for partner in [GP, ACUTE, COMMUNITY] {
+        h.sim(partner).set_faults(Faults {
+            hang: true,
+            ..Faults::default()
+        });
+    }
+    for path in [
+        format!("Observation?patient={ALICE}"),
+        "Patient?family=jones".to_string(),
+        "Organization?name=Riverside".to_string(),
+    ] {
+        let reply = h.get(&path).await;
+        assert_eq!(reply.status, 200, "{path}");
+        assert!(
+            reply.elapsed < Duration::from_millis(1_500),
+            "{path} took {:?} against a 400 ms deadline",
+            reply.elapsed
+        );
+        assert!(!warnings(&reply.fhir()).is_empty(), "{path}");
+    }
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn fan_out_is_parallel() {
     let h = Harness::start().await;
