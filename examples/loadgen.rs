@@ -235,6 +235,18 @@ struct Stack {
 }
 
 impl Stack {
+    /// How many audit events the facade has written, and the database's size on
+    /// disk per event in KiB (keys, indexes and WAL included).
+    fn audit_trail(&self) -> (i64, f64) {
+        use diesel::prelude::*;
+        use shcr_facade::store::schema::audit_events::dsl as a;
+        let store = shcr_facade::store::Store::open(&self.database).expect("database");
+        let events = store
+            .with_conn(|conn| Ok(a::audit_events.count().get_result::<i64>(conn)?))
+            .expect("audit events counted");
+        (events, self.database_mib() * 1024.0 / events.max(1) as f64)
+    }
+
     /// The facade's database on disk, WAL included, in MiB.
     fn database_mib(&self) -> f64 {
         let bytes: u64 = ["shcr.db", "shcr.db-wal"]
@@ -764,6 +776,11 @@ async fn main() {
         cpu_per_request / floor
     );
     println!("facade RSS after warming up: {rss_warm:.1} MiB");
+    let (events, per_event) = stack.audit_trail();
+    println!(
+        "audit trail so far: {events} events, {:.0} MiB on disk, {per_event:.1} KiB per event",
+        stack.database_mib()
+    );
     if args.soak_seconds > 0 {
         let first = args.soak_seconds.min(60);
         load(&stack, &url, 16, first).await;
@@ -790,6 +807,11 @@ async fn main() {
             "soak, 16 clients, {}s: RSS {rss_minute:.1} MiB after the first {first}s, {rss_end:.1} MiB at the end ({:+.1} %); the rest of the soak {completed} searches, {rate:.0} req/s",
             args.soak_seconds,
             100.0 * (rss_end - rss_minute) / rss_minute
+        );
+        let (events, per_event) = stack.audit_trail();
+        println!(
+            "audit trail after the soak: {events} events, {:.0} MiB on disk, {per_event:.1} KiB per event",
+            stack.database_mib()
         );
     }
 

@@ -131,11 +131,21 @@ pub fn audit_event(access: &Access) -> Value {
         }));
     }
     for returned in &access.returned {
-        entities.push(json!({
-            "what": {"reference": returned},
-            "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
-            "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"}
-        }));
+        entities.push(match action {
+            // A read's record is BALP's data entity, as that pattern shapes it.
+            "R" => json!({
+                "what": {"reference": returned},
+                "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+                "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"}
+            }),
+            // A search's returned records, which BALP does not list: what and role
+            // alone. They are most of a search's event, kept for every request: with
+            // type and displays each took about twice the bytes.
+            _ => json!({
+                "what": {"reference": returned},
+                "role": {"system": OBJECT_ROLE, "code": "4"}
+            }),
+        });
     }
     for partner in &access.partners {
         entities.push(json!({
@@ -179,4 +189,70 @@ pub fn audit_event(access: &Access) -> Value {
             json!({"tag": [{"system": ACT_REASON, "code": "BTG", "display": "break the glass"}]});
     }
     event
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(interaction: &str, returned: usize) -> Access {
+        Access {
+            request_id: "r-1".into(),
+            method: "GET".into(),
+            target: "/fhir/Observation?patient=9990000018".into(),
+            interaction: interaction.into(),
+            status: 200,
+            recorded: "2026-01-01T00:00:00.000Z".into(),
+            observer: "http://127.0.0.1:8080/fhir (instance 1)".into(),
+            requester: Some(Requester {
+                issuer: "https://idp.example".into(),
+                subject: "user-1".into(),
+                purpose: Some("TREAT".into()),
+                ..Default::default()
+            }),
+            patients: vec!["9990000018".into()],
+            returned: (0..returned)
+                .map(|i| format!("Observation/northgate-acute.obs-{i}"))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn returned_entities(event: &Value) -> Vec<&Value> {
+        event["entity"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["role"]["code"] == "4")
+            .collect()
+    }
+
+    #[test]
+    fn a_search_names_every_returned_record_by_what_and_role_only() {
+        let event = audit_event(&access("search-type", 50));
+        fhir_codec::validate_r4_json(&event).unwrap();
+        let returned = returned_entities(&event);
+        assert_eq!(returned.len(), 50);
+        for entity in returned {
+            let keys: Vec<&String> = entity.as_object().unwrap().keys().collect();
+            assert_eq!(keys, ["what", "role"]);
+            assert_eq!(entity["role"]["system"], OBJECT_ROLE);
+        }
+        // The returned records are most of a search's event; each costs this much.
+        let per_record = (event.to_string().len()
+            - audit_event(&access("search-type", 0)).to_string().len())
+            / 50;
+        assert!(per_record < 160, "{per_record} bytes per returned record");
+    }
+
+    #[test]
+    fn a_read_names_its_record_as_balps_data_entity() {
+        let event = audit_event(&access("read", 1));
+        fhir_codec::validate_r4_json(&event).unwrap();
+        let [record] = returned_entities(&event)[..] else {
+            panic!("one record")
+        };
+        assert_eq!(record["type"]["code"], "2");
+        assert_eq!(record["role"]["display"], "Domain Resource");
+    }
 }
