@@ -29,6 +29,9 @@ pub struct PageToken {
     /// later page may ask only for what follows (`federation::ordered`).
     #[serde(default)]
     pub sorted_by: Vec<String>,
+    /// Of those, partners whose whole answer fitted in a page (`LaterPage::fits_a_page`).
+    #[serde(default)]
+    pub fits_a_page: Vec<String>,
     /// How many matches the last page gathered whole counted, for pages gathered in part.
     #[serde(default)]
     pub total: Option<usize>,
@@ -127,6 +130,7 @@ mod tests {
             holder: "0123456789abcdef".into(),
             expires_at,
             sorted_by: vec!["riverside-gp".into()],
+            fits_a_page: vec!["riverside-gp".into()],
             total: Some(120),
         }
     }

@@ -37,13 +37,18 @@ pub struct LaterPage {
     pub after: SortKey,
     pub count: usize,
     pub sorted_by: Vec<String>,
+    /// Of those, the partners whose whole answer an earlier page found to fit in a
+    /// page: asked for the whole again, in one request, rather than for a window
+    /// that would run out and need a second.
+    pub fits_a_page: Vec<String>,
 }
 
 /// How a partner's answer to an ordered search stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ordered {
-    /// Everything it holds that matches was gathered; `in_order` if it came sorted.
-    Whole { in_order: bool },
+    /// Everything it holds that matches was gathered, `records` of them; `in_order`
+    /// if they came sorted.
+    Whole { in_order: bool, records: usize },
     /// Only what sorts from the page key on, up to (not including) this date: the
     /// partner may hold more at and after it.
     Until(i64),
@@ -51,7 +56,10 @@ pub enum Ordered {
 
 impl Ordered {
     pub fn in_order(self) -> bool {
-        matches!(self, Ordered::Until(_) | Ordered::Whole { in_order: true })
+        matches!(
+            self,
+            Ordered::Until(_) | Ordered::Whole { in_order: true, .. }
+        )
     }
 }
 
@@ -103,7 +111,7 @@ async fn ordered_search(
     let asked_after = order
         .later
         .as_ref()
-        .filter(|l| l.sorted_by.contains(&partner.id));
+        .filter(|l| l.sorted_by.contains(&partner.id) && !l.fits_a_page.contains(&partner.id));
     if let Some((later, date)) = asked_after.and_then(|l| Some((l, l.after.date?))) {
         let filter = window_filter(param, date, order.sort);
         let mut asked = sorted_query.clone();
@@ -141,7 +149,8 @@ async fn ordered_search(
     match super::fhir::search(partner, resource_type, &sorted_query, limits).await {
         Ok(mut pages) => {
             let in_order = sorted(&pages.resources, resource_type, order.sort);
-            pages.ordered = Some(Ordered::Whole { in_order });
+            let records = pages.resources.len();
+            pages.ordered = Some(Ordered::Whole { in_order, records });
             Ok(pages)
         }
         Err(PartnerFailure::HttpStatus(400)) => {
@@ -160,7 +169,11 @@ async fn unordered(
     limits: ExchangeLimits,
 ) -> Result<Pages, PartnerFailure> {
     let mut pages = super::fhir::search(partner, resource_type, query, limits).await?;
-    pages.ordered = Some(Ordered::Whole { in_order: false });
+    let records = pages.resources.len();
+    pages.ordered = Some(Ordered::Whole {
+        in_order: false,
+        records,
+    });
     Ok(pages)
 }
 
@@ -409,7 +422,10 @@ mod tests {
     fn the_frontier_is_the_first_point_any_answer_stops_at() {
         let answers = [
             Ordered::Until(ms("2024-03-07")),
-            Ordered::Whole { in_order: false },
+            Ordered::Whole {
+                in_order: false,
+                records: 3,
+            },
             Ordered::Until(ms("2024-03-04")),
         ];
         let newest_first = frontier(answers, NEWEST_FIRST).unwrap();
@@ -419,7 +435,13 @@ mod tests {
             Some(ms("2024-03-04"))
         );
         assert_eq!(
-            frontier([Ordered::Whole { in_order: true }], NEWEST_FIRST),
+            frontier(
+                [Ordered::Whole {
+                    in_order: true,
+                    records: 3
+                }],
+                NEWEST_FIRST
+            ),
             None
         );
     }

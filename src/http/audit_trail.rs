@@ -207,6 +207,7 @@ async fn run_search(
                 holder: viewer.holder.clone(),
                 expires_at: state.sealer.expiry_from_now(),
                 sorted_by: Vec::new(),
+                fits_a_page: Vec::new(),
                 total: None,
             };
             Some(encode(&[("_cursor".into(), state.sealer.seal(&token))]))

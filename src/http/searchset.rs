@@ -29,6 +29,7 @@ pub type QueryPairs = Vec<(String, String)>;
 pub struct PageLink {
     pub cursor: Cursor,
     pub sorted_by: Vec<String>,
+    pub fits_a_page: Vec<String>,
     pub total: Option<usize>,
     pub token: String,
 }
@@ -41,6 +42,7 @@ impl PageLink {
                 after: key.clone(),
                 count,
                 sorted_by: l.sorted_by.clone(),
+                fits_a_page: l.fits_a_page.clone(),
             }),
             Cursor::Before(_) => None,
         });
@@ -105,6 +107,7 @@ impl PageRequest {
             Some(PageLink {
                 cursor: token.cursor,
                 sorted_by: token.sorted_by,
+                fits_a_page: token.fits_a_page,
                 total: token.total,
                 token: sealed.clone(),
             }),
@@ -169,6 +172,23 @@ pub async fn searchset(
         .map(|(partner, _)| partner.clone())
         .collect();
     sorted_by.dedup();
+    // A partner holding no more than a page is asked for its whole answer again.
+    // One that holds more in all, over several types, is not.
+    let fits_a_page: Vec<String> = sorted_by
+        .iter()
+        .filter(|partner| {
+            let records = page.ordered.iter().filter(|(p, _)| p == *partner);
+            let mut total = 0;
+            for (_, ordered) in records {
+                match ordered {
+                    Ordered::Whole { records, .. } => total += records,
+                    Ordered::Until(_) => return false,
+                }
+            }
+            total <= page.count
+        })
+        .cloned()
+        .collect();
     // Each partner's count is of what this answer holds from it, after the policy:
     // counting before would tell how many records were withheld.
     let from_partner: Vec<usize> = reports
@@ -199,6 +219,7 @@ pub async fn searchset(
             holder: viewer.holder.clone(),
             expires_at: state.sealer.expiry_from_now(),
             sorted_by: sorted_by.clone(),
+            fits_a_page: fits_a_page.clone(),
             total,
         };
         link(vec![("_cursor".into(), state.sealer.seal(&token))])

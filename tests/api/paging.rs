@@ -391,6 +391,36 @@ async fn later_pages_ask_sorting_partners_only_for_what_follows_the_page() {
     h.stop().await;
 }
 
+/// A partner whose whole answer fitted in a page is asked for the whole again on a
+/// later page, once, rather than for a window that would run out and need a second
+/// request: a slow partner with few records costs a page one round trip, not two.
+#[tokio::test]
+async fn a_partner_whose_answer_fits_a_page_is_asked_once_per_later_page() {
+    let h = Harness::with_data(long_record, |_| {}).await;
+    let whole = ids(&h
+        .ok(&format!("Observation?patient={LONG_RECORD}&_count=200"))
+        .await);
+    // At 60 a page, the community trust's 50 records fit; the GP's 65 and the
+    // hospital's 63 (withheld ones included) do not.
+    let first = format!("Observation?patient={LONG_RECORD}&_count=60");
+    let (paged, pages, asked) = walk_asking(&h, &first).await;
+    assert_eq!(paged, whole);
+    assert!(pages.len() >= 3, "{} pages", pages.len());
+    let community = 2;
+    for (n, page) in asked.iter().enumerate().skip(1) {
+        let queries = &page[community];
+        assert_eq!(queries.len(), 1, "page {}: {queries:?}", n + 1);
+        assert!(
+            has(&queries[0], "_sort") && !has(&queries[0], "date"),
+            "page {}: the whole answer, sorted: {queries:?}",
+            n + 1
+        );
+    }
+    // The larger partners are still asked only for what follows the page key.
+    assert!(asked[1][..community].iter().all(|q| has(&q[0], "date")));
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn partners_that_do_not_sort_or_filter_are_gathered_whole() {
     let h = Harness::with_data(long_record, |_| {}).await;
