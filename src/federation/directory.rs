@@ -29,8 +29,8 @@ impl Federation {
         let asks = asked.filter_map(|partner| {
             let query = directory_query(request, partner)?;
             let search = async move {
-                let source = &partner.source;
-                source
+                partner
+                    .source
                     .search(partner, resource_type, &query, None, self.limits, scope)
                     .await
             };

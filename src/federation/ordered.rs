@@ -46,9 +46,13 @@ pub struct LaterPage {
 /// How a partner's answer to an ordered search stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ordered {
-    /// Everything it holds that matches was gathered, `records` of them; `in_order`
-    /// if they came sorted.
-    Whole { in_order: bool, records: usize },
+    /// Everything it holds that matches was asked for; `in_order` if it came sorted;
+    /// `records`, how many it gave, None if it held more than the facade follows
+    /// (its pages past `max_partner_pages`).
+    Whole {
+        in_order: bool,
+        records: Option<usize>,
+    },
     /// Only what sorts from the page key on, up to (not including) this date: the
     /// partner may hold more at and after it.
     Until(i64),
@@ -149,7 +153,7 @@ async fn ordered_search(
     match super::fhir::search(partner, resource_type, &sorted_query, limits).await {
         Ok(mut pages) => {
             let in_order = sorted(&pages.resources, resource_type, order.sort);
-            let records = pages.resources.len();
+            let records = (!pages.truncated).then_some(pages.resources.len());
             pages.ordered = Some(Ordered::Whole { in_order, records });
             Ok(pages)
         }
@@ -169,7 +173,7 @@ async fn unordered(
     limits: ExchangeLimits,
 ) -> Result<Pages, PartnerFailure> {
     let mut pages = super::fhir::search(partner, resource_type, query, limits).await?;
-    let records = pages.resources.len();
+    let records = (!pages.truncated).then_some(pages.resources.len());
     pages.ordered = Some(Ordered::Whole {
         in_order: false,
         records,
@@ -246,6 +250,24 @@ fn sorted(records: &[Value], resource_type: ResourceType, sort: SortOrder) -> bo
         (Some(_), None) | (None, None) => true,
         (None, Some(_)) => false,
     })
+}
+
+/// Did one partner's answers give no more than `count` records in all, each whole
+/// and holding no more than it gave? Then a later page asks it for the whole again,
+/// in one request. One that held more than it gave is asked for windows, which can
+/// reach past its last page.
+pub fn fits_in(answers: impl IntoIterator<Item = Ordered>, count: usize) -> bool {
+    let mut total = 0;
+    for answer in answers {
+        match answer {
+            Ordered::Whole {
+                records: Some(records),
+                ..
+            } => total += records,
+            _ => return false,
+        }
+    }
+    total <= count
 }
 
 /// The earliest point (in `sort` order) up to which every ordered partner's answer is
@@ -419,12 +441,28 @@ mod tests {
     }
 
     #[test]
+    fn a_partner_fits_a_page_only_if_every_answer_was_whole_and_small_enough() {
+        let whole = |records| Ordered::Whole {
+            in_order: true,
+            records,
+        };
+        assert!(fits_in([whole(Some(3)), whole(Some(4))], 7));
+        assert!(!fits_in([whole(Some(3)), whole(Some(4))], 6));
+        assert!(!fits_in([whole(Some(3)), whole(None)], 60), "held more");
+        assert!(
+            !fits_in([whole(Some(3)), Ordered::Until(0)], 60),
+            "a window"
+        );
+        assert!(fits_in([], 10));
+    }
+
+    #[test]
     fn the_frontier_is_the_first_point_any_answer_stops_at() {
         let answers = [
             Ordered::Until(ms("2024-03-07")),
             Ordered::Whole {
                 in_order: false,
-                records: 3,
+                records: Some(3),
             },
             Ordered::Until(ms("2024-03-04")),
         ];
@@ -438,7 +476,7 @@ mod tests {
             frontier(
                 [Ordered::Whole {
                     in_order: true,
-                    records: 3
+                    records: Some(3)
                 }],
                 NEWEST_FIRST
             ),

@@ -49,8 +49,8 @@ impl Federation {
                 query.push(("patient".into(), ids.join(",")));
             }
             let search = async move {
-                let asked = &partner.source;
-                asked
+                partner
+                    .source
                     .search(partner, source, &query, None, self.limits, scope)
                     .await
             };

@@ -172,20 +172,11 @@ pub async fn searchset(
         .map(|(partner, _)| partner.clone())
         .collect();
     sorted_by.dedup();
-    // A partner holding no more than a page is asked for its whole answer again.
-    // One that holds more in all, over several types, is not.
     let fits_a_page: Vec<String> = sorted_by
         .iter()
         .filter(|partner| {
-            let records = page.ordered.iter().filter(|(p, _)| p == *partner);
-            let mut total = 0;
-            for (_, ordered) in records {
-                match ordered {
-                    Ordered::Whole { records, .. } => total += records,
-                    Ordered::Until(_) => return false,
-                }
-            }
-            total <= page.count
+            let answers = page.ordered.iter().filter(|(p, _)| p == *partner);
+            ordered::fits_in(answers.map(|(_, o)| *o), page.count)
         })
         .cloned()
         .collect();
