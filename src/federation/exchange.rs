@@ -54,26 +54,14 @@ async fn exchange_with(
     partner: &Partner,
     exchange: Exchange<'_>,
 ) -> Result<Answer, PartnerFailure> {
-    let headers: reqwest::header::HeaderMap = exchange.headers.iter().cloned().collect();
-    let mut request = partner
-        .client()
-        .request(exchange.method, exchange.url)
-        .headers(headers)
-        .timeout(partner.timeout)
-        .header(HOP_HEADER, super::outbound_hops(partner.deployment_id()));
-    if let Some(body) = exchange.body {
-        request = request.body(body);
+    let mut response = match sent(partner, &exchange).await? {
+        Err(error) if worth_resending(&exchange.method, &error) => sent(partner, &exchange).await?,
+        first => first,
     }
-    let mut response = partner
-        .credentials()
-        .authorize(partner.client(), request)
-        .await?
-        .send()
-        .await
-        .map_err(|e| match e.is_timeout() {
-            true => PartnerFailure::TimedOut,
-            false => PartnerFailure::Unreachable,
-        })?;
+    .map_err(|e| match e.is_timeout() {
+        true => PartnerFailure::TimedOut,
+        false => PartnerFailure::Unreachable,
+    })?;
     let status = response.status();
     if status == StatusCode::UNAUTHORIZED {
         // Our token may have been revoked: fetch a new one next time.
@@ -103,6 +91,37 @@ async fn exchange_with(
         false => parse_bounded_json(&bytes).ok(),
     };
     Ok(Answer { status, body })
+}
+
+/// Sends `exchange` once: the partner's response or why there was none, unless our
+/// credentials could not be had.
+async fn sent(
+    partner: &Partner,
+    exchange: &Exchange<'_>,
+) -> Result<Result<reqwest::Response, reqwest::Error>, PartnerFailure> {
+    let headers: reqwest::header::HeaderMap = exchange.headers.iter().cloned().collect();
+    let mut request = partner
+        .client()
+        .request(exchange.method.clone(), exchange.url.clone())
+        .headers(headers)
+        .timeout(partner.timeout)
+        .header(HOP_HEADER, super::outbound_hops(partner.deployment_id()));
+    if let Some(body) = &exchange.body {
+        request = request.body(body.clone());
+    }
+    let request = partner
+        .credentials()
+        .authorize(partner.client(), request)
+        .await?;
+    Ok(request.send().await)
+}
+
+/// A GET that failed on a connection already made (not while connecting, not for
+/// time) may have met a kept-alive connection that the partner closed as it was
+/// reused, a race every HTTP client's pool has with servers' keep-alive timeouts:
+/// it is sent once more, which takes a new connection. Nothing else is resent.
+fn worth_resending(method: &Method, error: &reqwest::Error) -> bool {
+    *method == Method::GET && error.is_request() && !error.is_connect() && !error.is_timeout()
 }
 
 /// A partner's JSON body, parsed only if its shape is within the facade's bounds
