@@ -119,7 +119,7 @@ async fn sent(
 /// A GET that failed on a connection already made (not while connecting, not for
 /// time) may have met a kept-alive connection that the partner closed as it was
 /// reused, a race every HTTP client's pool has with servers' keep-alive timeouts:
-/// it is sent once more, which takes a new connection. Nothing else is resent.
+/// it is sent once more (that connection has left the pool). Nothing else is resent.
 fn worth_resending(method: &Method, error: &reqwest::Error) -> bool {
     *method == Method::GET && error.is_request() && !error.is_connect() && !error.is_timeout()
 }
