@@ -108,11 +108,13 @@ impl r2d2::ManageConnection for Manager {
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.target)?;
                 // WAL and a busy timeout let concurrent requests share the file; the
-                // timeout is the call's, so a locked file answers 503 in time. FULL:
+                // timeout is the call's, so a locked file answers 503 in time. It is
+                // set first: turning a new file to WAL takes a lock that the pool's
+                // other connections, opening at the same moment, may hold. FULL:
                 // every commit is flushed (an audit event is on disk before its
                 // answer leaves; NORMAL could lose the newest after a power cut).
                 conn.batch_execute(&format!(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {}; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
                     self.wait.as_millis()
                 ))?;
                 Ok(AnyConnection::Sqlite(conn))
@@ -413,5 +415,28 @@ mod tests {
         );
         assert!(parse_url("mysql://x").is_err());
         assert!(parse_url("").is_err());
+    }
+
+    /// A connection opening while another holds the new file's lock (the pool opens
+    /// several at once) waits for it, rather than failing "database is locked".
+    #[test]
+    fn an_sqlite_connection_waits_for_a_lock_held_as_it_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shcr.db").to_string_lossy().into_owned();
+        let mut holder = SqliteConnection::establish(&path).unwrap();
+        holder.batch_execute("BEGIN EXCLUSIVE").unwrap();
+        let manager = Manager {
+            backend: Backend::Sqlite,
+            target: path,
+            wait: Duration::from_secs(5),
+        };
+        let opening =
+            std::thread::spawn(move || r2d2::ManageConnection::connect(&manager).map(|_| ()));
+        std::thread::sleep(Duration::from_millis(300));
+        holder.batch_execute("COMMIT").unwrap();
+        opening
+            .join()
+            .unwrap()
+            .expect("the connection waited for the lock");
     }
 }
