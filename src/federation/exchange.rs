@@ -11,7 +11,7 @@ use url::Url;
 use super::partner::{HOP_HEADER, Partner, PartnerFailure};
 use crate::fhir::shape::{ShapeError, ShapeLimits, check_json};
 
-/// One request to a partner.
+/// One request to a partner: always a read (the facade writes nothing to partners).
 pub struct Exchange<'a> {
     pub method: Method,
     pub url: Url,
@@ -55,7 +55,7 @@ async fn exchange_with(
     exchange: Exchange<'_>,
 ) -> Result<Answer, PartnerFailure> {
     let mut response = match sent(partner, &exchange).await? {
-        Err(error) if worth_resending(&exchange.method, &error) => sent(partner, &exchange).await?,
+        Err(error) if worth_resending(&error) => sent(partner, &exchange).await?,
         first => first,
     }
     .map_err(|e| match e.is_timeout() {
@@ -116,12 +116,14 @@ async fn sent(
     Ok(request.send().await)
 }
 
-/// A GET that failed on a connection already made (not while connecting, not for
-/// time) may have met a kept-alive connection that the partner closed as it was
+/// A request that failed on a connection already made (not while connecting, not
+/// for time) may have met a kept-alive connection that the partner closed as it was
 /// reused, a race every HTTP client's pool has with servers' keep-alive timeouts:
-/// it is sent once more (that connection has left the pool). Nothing else is resent.
-fn worth_resending(method: &Method, error: &reqwest::Error) -> bool {
-    *method == Method::GET && error.is_request() && !error.is_connect() && !error.is_timeout()
+/// it is sent once more (that connection has left the pool). Every exchange is a
+/// read, so sending one twice changes nothing at the partner: searches and reads by
+/// GET, and GP Connect's structured record, a query whose parameters go by POST.
+fn worth_resending(error: &reqwest::Error) -> bool {
+    error.is_request() && !error.is_connect() && !error.is_timeout()
 }
 
 /// A partner's JSON body, parsed only if its shape is within the facade's bounds

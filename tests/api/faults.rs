@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use shcr_facade::sim::Faults;
+use shcr_facade::sim::issuer::Profile;
 
+use crate::closing_proxy::closing_on_reuse;
 use crate::harness::*;
 
 /// Searches Alice's observations with the GP misbehaving; returns the bundle.
@@ -294,75 +296,34 @@ async fn fan_out_is_parallel() {
     h.stop().await;
 }
 
-/// A FHIR server that answers the first request on each connection and keeps it
-/// alive, then closes any connection a second request arrives on, unanswered: the
-/// moment a server's keep-alive timeout and a client's reuse of the connection meet.
-/// Returns its base URL and the requests it has received.
-async fn closing_on_reuse() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/fhir", listener.local_addr().unwrap());
-    let received = Arc::new(AtomicUsize::new(0));
-    let counted = received.clone();
-    tokio::spawn(async move {
-        while let Ok((mut connection, _)) = listener.accept().await {
-            let counted = counted.clone();
-            tokio::spawn(async move {
-                let body = r#"{"resourceType":"Bundle","type":"searchset","total":0,"entry":[]}"#;
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                for answered in [true, false] {
-                    // A GET's head ends with an empty line.
-                    while !head.ends_with(b"\r\n\r\n") {
-                        if connection.read(&mut byte).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        head.push(byte[0]);
-                    }
-                    head.clear();
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    if !answered {
-                        return; // dropped: closed without an answer
-                    }
-                    let response = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/fhir+json\r\ncontent-length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    connection.write_all(response.as_bytes()).await.unwrap();
-                }
-            });
-        }
-    });
-    (base, received)
-}
-
 /// A GET that meets a kept-alive connection the partner closes as it is reused is
 /// sent once more, on a new connection: the partner is not reported unreachable.
 #[tokio::test]
 async fn a_kept_alive_connection_closed_as_it_is_reused_is_not_an_outage() {
-    let (base, received) = closing_on_reuse().await;
-    let h = Harness::with(|c| {
-        let mut trust = c.partners.iter().find(|p| p.id == ACUTE).unwrap().clone();
-        trust.id = "closing-trust".into();
-        trust.ods_code = "RZZ".into();
-        trust.name = "Closing Trust".into();
-        trust.base_url = base;
-        trust.resource_types = vec![shcr_facade::fhir::ResourceType::named("Organization")];
-        c.partners.push(trust);
-    })
-    .await;
+    let h = Harness::start().await;
+    let (proxied, received) = closing_on_reuse(&h.sim(ACUTE).base_url).await;
+    let mut config = h.config.clone();
+    let trust = config.partners.iter_mut().find(|p| p.id == ACUTE).unwrap();
+    trust.base_url = proxied;
+    let (base, facade) = start_facade(config);
+    let client = client_as(&h.token(Profile::Clinician));
     for round in 1..=3 {
-        let bundle = h.ok("Organization?name=nobody").await;
+        let reply = client
+            .get(format!("{base}/Organization?name=nobody"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+        let bundle: serde_json::Value = serde_json::from_str(&reply.text().await.unwrap()).unwrap();
         assert_eq!(
-            partner_status(&bundle, "RZZ").as_deref(),
+            partner_status(&bundle, "RX1").as_deref(),
             Some("ok"),
             "round {round}: {:?}",
             warnings(&bundle)
         );
     }
     // Rounds 2 and 3 each met a closing connection and were sent again.
-    assert_eq!(received.load(std::sync::atomic::Ordering::SeqCst), 5);
+    assert_eq!(received.count(), 5);
+    facade.stop(false).await;
     h.stop().await;
 }

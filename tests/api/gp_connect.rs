@@ -578,6 +578,45 @@ async fn through_the_spine_proxy_the_jwt_still_names_the_practice() {
     h.stop().await;
 }
 
+/// The structured record is asked for by POST, but it is a read: one that meets a
+/// kept-alive connection the practice (or the Spine proxy) closes as it is reused is
+/// sent once more, and the practice is not reported unreachable.
+#[tokio::test]
+async fn a_structured_record_call_on_a_connection_closed_as_it_is_reused_is_sent_again() {
+    let h = Harness::start().await;
+    let (proxied, received) = crate::closing_proxy::closing_on_reuse(&h.practice().proxy_url).await;
+    let mut config = h.config.clone();
+    let practice = config
+        .partners
+        .iter_mut()
+        .find(|p| p.id == PRACTICE)
+        .unwrap();
+    practice.gp_connect.as_mut().unwrap().proxy = Some(proxied);
+    let (base, facade) = start_facade(config);
+    let client = client_as(&h.token(Profile::Clinician));
+    for round in 1..=3 {
+        let reply = client
+            .get(format!("{base}/AllergyIntolerance?patient={IAN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::OK);
+        let bundle: Value = serde_json::from_str(&reply.text().await.unwrap()).unwrap();
+        assert_eq!(
+            partner_status(&bundle, PRACTICE_ODS).as_deref(),
+            Some("ok"),
+            "round {round}: {:?}",
+            warnings(&bundle)
+        );
+        assert_eq!(from_practice(&bundle).len(), 2, "round {round}");
+    }
+    // Rounds 2 and 3 each met a closing connection and were sent again.
+    assert_eq!(received.count(), 5);
+    assert_eq!(h.practice().record_requests().len(), 3);
+    facade.stop(false).await;
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn records_that_do_not_convert_are_left_out_and_counted() {
     let h = Harness::start().await;

@@ -1,5 +1,6 @@
 //! Black-box tests: real HTTP on 127.0.0.1 against the facade and simulated partners.
 
+mod closing_proxy;
 mod databases;
 mod deployment;
 mod harness;
