@@ -153,8 +153,7 @@ async fn ordered_search(
     match super::fhir::search(partner, resource_type, &sorted_query, limits).await {
         Ok(mut pages) => {
             let in_order = sorted(&pages.resources, resource_type, order.sort);
-            let records = (!pages.truncated).then_some(pages.resources.len());
-            pages.ordered = Some(Ordered::Whole { in_order, records });
+            pages.ordered = Some(whole(in_order, &pages));
             Ok(pages)
         }
         Err(PartnerFailure::HttpStatus(400)) => {
@@ -173,12 +172,16 @@ async fn unordered(
     limits: ExchangeLimits,
 ) -> Result<Pages, PartnerFailure> {
     let mut pages = super::fhir::search(partner, resource_type, query, limits).await?;
-    let records = (!pages.truncated).then_some(pages.resources.len());
-    pages.ordered = Some(Ordered::Whole {
-        in_order: false,
-        records,
-    });
+    pages.ordered = Some(whole(false, &pages));
     Ok(pages)
+}
+
+/// A whole answer: how many records it gave, unless it held more than was followed.
+fn whole(in_order: bool, pages: &Pages) -> Ordered {
+    Ordered::Whole {
+        in_order,
+        records: (!pages.truncated).then_some(pages.resources.len()),
+    }
 }
 
 /// What sorts from `date` on: `date` itself included, whatever its records' ids.
