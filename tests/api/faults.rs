@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use shcr_facade::sim::Faults;
-use shcr_facade::sim::issuer::Profile;
 
 use crate::closing_proxy::closing_on_reuse;
 use crate::harness::*;
@@ -302,19 +301,12 @@ async fn fan_out_is_parallel() {
 async fn a_kept_alive_connection_closed_as_it_is_reused_is_not_an_outage() {
     let h = Harness::start().await;
     let (proxied, received) = closing_on_reuse(&h.sim(ACUTE).base_url).await;
-    let mut config = h.config.clone();
-    let trust = config.partners.iter_mut().find(|p| p.id == ACUTE).unwrap();
-    trust.base_url = proxied;
-    let (base, facade) = start_facade(config);
-    let client = client_as(&h.token(Profile::Clinician));
+    let facade = h.other_facade(|config| {
+        let trust = config.partners.iter_mut().find(|p| p.id == ACUTE).unwrap();
+        trust.base_url = proxied;
+    });
     for round in 1..=3 {
-        let reply = client
-            .get(format!("{base}/Organization?name=nobody"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(reply.status(), 200);
-        let bundle: serde_json::Value = serde_json::from_str(&reply.text().await.unwrap()).unwrap();
+        let bundle = facade.ok("Organization?name=nobody").await;
         assert_eq!(
             partner_status(&bundle, "RX1").as_deref(),
             Some("ok"),
@@ -324,6 +316,6 @@ async fn a_kept_alive_connection_closed_as_it_is_reused_is_not_an_outage() {
     }
     // Rounds 2 and 3 each met a closing connection and were sent again.
     assert_eq!(received.count(), 5);
-    facade.stop(false).await;
+    facade.stop().await;
     h.stop().await;
 }

@@ -552,20 +552,17 @@ async fn sensitive_records_the_practice_sent_are_withheld_by_the_facades_own_lis
 async fn through_the_spine_proxy_the_jwt_still_names_the_practice() {
     let h = Harness::start().await;
     let proxy = h.practice().proxy_url.clone();
-    let mut config = h.config.clone();
-    for p in &mut config.partners {
-        if p.id == PRACTICE {
-            p.gp_connect.as_mut().unwrap().proxy = Some(proxy.clone());
-        }
-    }
-    let (base, facade) = start_facade(config);
-    let reply = client_as(&h.token(Profile::Clinician))
-        .get(format!("{base}/AllergyIntolerance?patient={IAN}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.status(), StatusCode::OK);
-    let bundle: Value = serde_json::from_str(&reply.text().await.unwrap()).unwrap();
+    let facade = h.other_facade(|config| {
+        let practice = config
+            .partners
+            .iter_mut()
+            .find(|p| p.id == PRACTICE)
+            .unwrap();
+        practice.gp_connect.as_mut().unwrap().proxy = Some(proxy);
+    });
+    let bundle = facade
+        .ok(&format!("AllergyIntolerance?patient={IAN}"))
+        .await;
     assert_eq!(entries(&bundle).len(), 2);
     let calls = h.practice().record_requests();
     assert_eq!(calls.len(), 1);
@@ -574,7 +571,7 @@ async fn through_the_spine_proxy_the_jwt_still_names_the_practice() {
         calls[0].claims.as_ref().unwrap()["aud"],
         h.practice().base_url.as_str()
     );
-    facade.stop(false).await;
+    facade.stop().await;
     h.stop().await;
 }
 
@@ -585,23 +582,18 @@ async fn through_the_spine_proxy_the_jwt_still_names_the_practice() {
 async fn a_structured_record_call_on_a_connection_closed_as_it_is_reused_is_sent_again() {
     let h = Harness::start().await;
     let (proxied, received) = crate::closing_proxy::closing_on_reuse(&h.practice().proxy_url).await;
-    let mut config = h.config.clone();
-    let practice = config
-        .partners
-        .iter_mut()
-        .find(|p| p.id == PRACTICE)
-        .unwrap();
-    practice.gp_connect.as_mut().unwrap().proxy = Some(proxied);
-    let (base, facade) = start_facade(config);
-    let client = client_as(&h.token(Profile::Clinician));
-    for round in 1..=3 {
-        let reply = client
-            .get(format!("{base}/AllergyIntolerance?patient={IAN}"))
-            .send()
-            .await
+    let facade = h.other_facade(|config| {
+        let practice = config
+            .partners
+            .iter_mut()
+            .find(|p| p.id == PRACTICE)
             .unwrap();
-        assert_eq!(reply.status(), StatusCode::OK);
-        let bundle: Value = serde_json::from_str(&reply.text().await.unwrap()).unwrap();
+        practice.gp_connect.as_mut().unwrap().proxy = Some(proxied);
+    });
+    for round in 1..=3 {
+        let bundle = facade
+            .ok(&format!("AllergyIntolerance?patient={IAN}"))
+            .await;
         assert_eq!(
             partner_status(&bundle, PRACTICE_ODS).as_deref(),
             Some("ok"),
@@ -613,7 +605,7 @@ async fn a_structured_record_call_on_a_connection_closed_as_it_is_reused_is_sent
     // Rounds 2 and 3 each met a closing connection and were sent again.
     assert_eq!(received.count(), 5);
     assert_eq!(h.practice().record_requests().len(), 3);
-    facade.stop(false).await;
+    facade.stop().await;
     h.stop().await;
 }
 
@@ -638,26 +630,19 @@ async fn records_that_do_not_convert_are_left_out_and_counted() {
         }
     }
     let practice = shcr_facade::sim::GpConnectPractice::start(records, Faults::default()).unwrap();
-    let mut config = h.config.clone();
-    for p in &mut config.partners {
-        if p.id == PRACTICE {
-            p.base_url = practice.base_url.clone();
-        }
-    }
-    let (base, facade) = start_facade(config);
-    let client = client_as(&h.token(Profile::Clinician));
+    let facade = h.other_facade(|config| {
+        let partner = config
+            .partners
+            .iter_mut()
+            .find(|p| p.id == PRACTICE)
+            .unwrap();
+        partner.base_url = practice.base_url.clone();
+    });
     for (search, left_out) in [
         ("AllergyIntolerance", "alg-penicillin"),
         ("Immunization", "imm-flu"),
     ] {
-        let reply = client
-            .get(format!("{base}/{search}?patient={IAN}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(reply.status(), StatusCode::OK);
-        let bundle: Value = serde_json::from_str(&reply.text().await.unwrap()).unwrap();
-        fhir_codec::validate_r4_json(&bundle).unwrap();
+        let bundle = facade.ok(&format!("{search}?patient={IAN}")).await;
         assert!(!ids(&bundle).contains(&format!("meadowbank-gp.{IAN}.{left_out}")));
         assert!(!entries(&bundle).is_empty(), "{search}: the rest are shown");
         assert!(
@@ -668,7 +653,7 @@ async fn records_that_do_not_convert_are_left_out_and_counted() {
             warnings(&bundle)
         );
     }
-    facade.stop(false).await;
+    facade.stop().await;
     practice.stop().await;
     h.stop().await;
 }

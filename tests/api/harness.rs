@@ -259,6 +259,19 @@ impl Harness {
         reply.fhir()
     }
 
+    /// A second facade over this harness's partners and database, its configuration
+    /// changed by `tweak`, asked as a clinician.
+    pub fn other_facade(&self, tweak: impl FnOnce(&mut Config)) -> OtherFacade {
+        let mut config = self.config.clone();
+        tweak(&mut config);
+        let (base, handle) = start_facade(config);
+        OtherFacade {
+            base,
+            handle,
+            client: client_as(&self.token(Profile::Clinician)),
+        }
+    }
+
     pub async fn stop(self) {
         self.facade.stop(false).await;
         for (_, sim) in self.sims {
@@ -271,6 +284,26 @@ impl Harness {
             practice.stop().await;
         }
         self.issuer.stop().await;
+    }
+}
+
+/// A facade started beside the harness's own (`Harness::other_facade`).
+pub struct OtherFacade {
+    base: String,
+    handle: ServerHandle,
+    client: reqwest::Client,
+}
+
+impl OtherFacade {
+    /// GET, expect 200, return the R4-checked JSON body.
+    pub async fn ok(&self, path: &str) -> Value {
+        let reply = send(self.client.get(format!("{}/{path}", self.base))).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.text);
+        reply.fhir()
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
     }
 }
 

@@ -285,6 +285,16 @@ fn has(query: &[(String, String)], name: &str) -> bool {
     query.iter().any(|(k, _)| k == name)
 }
 
+/// The ids of the long record's observations in one page that holds them all, in
+/// the order `sort` (`""` or `"&_sort=..."`) asks for.
+async fn whole_record(h: &Harness, sort: &str) -> Vec<String> {
+    ids(&h
+        .ok(&format!(
+            "Observation?patient={LONG_RECORD}&_count=200{sort}"
+        ))
+        .await)
+}
+
 /// Walks every page of `first`, recording what each page asked of each partner.
 async fn walk_asking(
     h: &Harness,
@@ -311,9 +321,7 @@ async fn walk_asking(
 #[tokio::test]
 async fn later_pages_ask_sorting_partners_only_for_what_follows_the_page() {
     let h = Harness::with_data(long_record, |_| {}).await;
-    let whole = ids(&h
-        .ok(&format!("Observation?patient={LONG_RECORD}&_count=200"))
-        .await);
+    let whole = whole_record(&h, "").await;
     assert_eq!(whole.len(), LONG_RECORD_SHOWN);
     assert!(!whole.iter().any(|id| id.ends_with("long-sensitive")));
 
@@ -378,11 +386,7 @@ async fn later_pages_ask_sorting_partners_only_for_what_follows_the_page() {
     // Oldest first, too.
     let oldest_first = format!("Observation?patient={LONG_RECORD}&_count=10&_sort=date");
     let (paged, _, asked) = walk_asking(&h, &oldest_first).await;
-    let whole_oldest = ids(&h
-        .ok(&format!(
-            "Observation?patient={LONG_RECORD}&_count=200&_sort=date"
-        ))
-        .await);
+    let whole_oldest = whole_record(&h, "&_sort=date").await;
     assert_eq!(paged, whole_oldest);
     assert!(asked[5].iter().all(|q| q.len() == 1 && has(&q[0], "date")));
     h.stop().await;
@@ -394,9 +398,7 @@ async fn later_pages_ask_sorting_partners_only_for_what_follows_the_page() {
 #[tokio::test]
 async fn a_partner_whose_answer_fits_a_page_is_asked_once_per_later_page() {
     let h = Harness::with_data(long_record, |_| {}).await;
-    let whole = ids(&h
-        .ok(&format!("Observation?patient={LONG_RECORD}&_count=200"))
-        .await);
+    let whole = whole_record(&h, "").await;
     // At 60 a page, the community trust's 50 records fit; the GP's 65 and the
     // hospital's 63 (withheld ones included) do not.
     let first = format!("Observation?patient={LONG_RECORD}&_count=60");
@@ -421,9 +423,7 @@ async fn a_partner_whose_answer_fits_a_page_is_asked_once_per_later_page() {
 #[tokio::test]
 async fn partners_that_do_not_sort_or_filter_are_gathered_whole() {
     let h = Harness::with_data(long_record, |_| {}).await;
-    let whole = ids(&h
-        .ok(&format!("Observation?patient={LONG_RECORD}&_count=200"))
-        .await);
+    let whole = whole_record(&h, "").await;
     // The GP ignores _sort, the hospital the date filter, the community trust
     // refuses _sort outright.
     h.sim(GP).set_faults(Faults {
