@@ -9,6 +9,8 @@ pub mod links;
 pub mod objections;
 pub mod schema;
 
+use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -62,11 +64,34 @@ pub struct Store {
     /// retry included (`database.connect_timeout_ms`): past it the caller is told the
     /// database is unavailable, and answers 503.
     call_timeout: Duration,
+    /// SQLite only: this store's writers take turns here before they ask for the
+    /// file's write lock.
+    writers: Option<Arc<WriterTurns>>,
+}
+
+/// One SQLite file's writers in this process, let in one at a time, each in the
+/// order it came. SQLite itself lets one writer in at a time, and its busy handler
+/// waits by sleeping (up to 100 ms between tries): a writer that commits and at once
+/// begins again wins against every writer asleep, so under a slow disk a waiting
+/// writer could sleep through its whole call and answer 503. Here a waiting writer
+/// is handed the turn when the one before it finishes. Writers of other processes
+/// still meet in the busy timeout.
+#[derive(Default)]
+pub struct WriterTurns(parking_lot::Mutex<()>);
+
+/// The database call running on this thread: when it must give up, and the
+/// writers' turns of its store.
+struct Call {
+    deadline: Instant,
+    writers: Option<Arc<WriterTurns>>,
 }
 
 thread_local! {
-    /// When the database call running on this thread must give up retrying.
-    static CALL_DEADLINE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+    static CALL: RefCell<Option<Call>> = const { RefCell::new(None) };
+}
+
+fn call_deadline() -> Option<Instant> {
+    CALL.with(|c| c.borrow().as_ref().map(|call| call.deadline))
 }
 
 /// Opens connections of the backend the URL names. Choosing by prefix (rather than
@@ -173,6 +198,7 @@ impl Store {
             pool,
             backend,
             call_timeout,
+            writers: (backend == Backend::Sqlite).then(Arc::default),
         })
     }
 
@@ -233,9 +259,13 @@ impl Store {
             .pool
             .get()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let outer = CALL_DEADLINE.with(|d| d.replace(Some(deadline)));
+        let call = Call {
+            deadline,
+            writers: self.writers.clone(),
+        };
+        let outer = CALL.with(|c| c.replace(Some(call)));
         let result = work(&mut conn);
-        CALL_DEADLINE.with(|d| d.set(outer));
+        CALL.with(|c| c.replace(outer));
         result
     }
 
@@ -330,33 +360,58 @@ fn pending<B: diesel::backend::Backend>(
     Ok(conn.has_pending_migration(COMMON_MIGRATIONS)? || conn.has_pending_migration(dialect)?)
 }
 
-/// Runs `work` in a write transaction. On SQLite it takes the write lock at its
-/// start (`BEGIN IMMEDIATE`): a writer then waits its turn in the busy timeout,
-/// where a deferred transaction that read first is refused its upgrade at once
-/// whenever another writer committed meanwhile, and with several writers can lose
-/// round after round.
+/// Runs `work` in a write transaction. On SQLite the writer first waits for its
+/// turn among this store's writers ([`WriterTurns`], bounded by the call's deadline),
+/// then takes the write lock at its start (`BEGIN IMMEDIATE`): it waits for other
+/// processes' writers in the busy timeout, where a deferred transaction that read
+/// first is refused its upgrade at once whenever another writer committed
+/// meanwhile, and with several writers can lose round after round.
 pub fn write_transaction<T>(
     conn: &mut AnyConnection,
     work: impl FnOnce(&mut AnyConnection) -> Result<T, diesel::result::Error>,
 ) -> Result<T, diesel::result::Error> {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     type Manager = <AnyConnection as Connection>::TransactionManager;
-    match conn {
-        AnyConnection::Sqlite(inner) => {
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
-        }
-        AnyConnection::Postgresql(_) => return conn.transaction(work),
+    let AnyConnection::Sqlite(inner) = conn else {
+        return conn.transaction(work);
+    };
+    let (turns, deadline) = CALL.with(|c| match c.borrow().as_ref() {
+        Some(call) => (call.writers.clone(), Some(call.deadline)),
+        None => (None, None),
+    });
+    let turn = match (&turns, deadline) {
+        (Some(turns), Some(deadline)) => Some(
+            turns
+                .0
+                .try_lock_until(deadline)
+                .ok_or_else(|| locked("another writer of this process held it to the deadline"))?,
+        ),
+        _ => None,
+    };
+    let outcome =
+        AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE").and_then(|()| {
+            match work(conn) {
+                Ok(value) => Manager::commit_transaction(conn).map(|()| value),
+                Err(failed) => match Manager::rollback_transaction(conn) {
+                    Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(failed),
+                    Err(rollback) => Err(rollback),
+                },
+            }
+        });
+    // Handed to the writer that has waited longest, even if this one begins again.
+    if let Some(turn) = turn {
+        parking_lot::MutexGuard::unlock_fair(turn);
     }
-    match work(conn) {
-        Ok(value) => {
-            Manager::commit_transaction(conn)?;
-            Ok(value)
-        }
-        Err(failed) => match Manager::rollback_transaction(conn) {
-            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(failed),
-            Err(rollback) => Err(rollback),
-        },
-    }
+    outcome
+}
+
+/// The error SQLite gives a writer that found the file locked, which [`retrying`]
+/// knows as a lost race.
+fn locked(why: &str) -> diesel::result::Error {
+    diesel::result::Error::DatabaseError(
+        diesel::result::DatabaseErrorKind::Unknown,
+        Box::new(format!("database is locked: {why}")),
+    )
 }
 
 /// Runs a write transaction again when it lost a race: another writer took the same
@@ -367,7 +422,7 @@ pub fn retrying<T>(
     mut attempt: impl FnMut() -> Result<T, diesel::result::Error>,
 ) -> Result<T, StoreError> {
     use diesel::result::{DatabaseErrorKind, Error};
-    let deadline = CALL_DEADLINE.with(|d| d.get());
+    let deadline = call_deadline();
     let in_time = || deadline.is_none_or(|d| Instant::now() < d);
     for round in 0.. {
         match attempt() {
@@ -438,5 +493,46 @@ mod tests {
             .join()
             .unwrap()
             .expect("the connection waited for the lock");
+    }
+
+    /// A writer of the store is let in between another writer's back-to-back
+    /// transactions, where SQLite's busy handler, polling in its sleeps, would find
+    /// the file locked at almost every try until the call timed out.
+    #[test]
+    fn a_waiting_sqlite_writer_gets_its_turn_between_back_to_back_transactions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&DatabaseConfig {
+            url: dir.path().join("shcr.db").to_string_lossy().into_owned(),
+            pool_size: 4,
+            connect_timeout_ms: 1_500,
+        })
+        .unwrap();
+        store
+            .with_conn(|c| Ok(c.batch_execute("CREATE TABLE writes (writer TEXT)")?))
+            .unwrap();
+        let write = |store: &Store, writer: &'static str, hold: Duration| {
+            store.with_conn(|c| {
+                Ok(write_transaction(c, |c| {
+                    std::thread::sleep(hold);
+                    c.batch_execute(&format!("INSERT INTO writes VALUES ('{writer}')"))
+                })?)
+            })
+        };
+        let busy = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let until = Instant::now() + Duration::from_millis(2_500);
+                while Instant::now() < until {
+                    write(&store, "busy", Duration::from_millis(50)).unwrap();
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let asked = Instant::now();
+        let waiting = write(&store, "waiting", Duration::ZERO);
+        let waited = asked.elapsed();
+        busy.join().unwrap();
+        waiting.expect("the waiting writer got its turn within its call");
+        assert!(waited < Duration::from_millis(1_000), "waited {waited:?}");
     }
 }

@@ -221,12 +221,10 @@ async fn the_overall_deadline_holds_when_every_partner_hangs() {
         }
     })
     .await;
-    for partner in [GP, ACUTE, COMMUNITY] {
-        h.sim(partner).set_faults(Faults {
-            hang: true,
-            ..Faults::default()
-        });
-    }
+    h.set_faults_everywhere(Faults {
+        hang: true,
+        ..Faults::default()
+    });
     let reply = h.get(&format!("Observation?patient={ALICE}")).await;
     assert_eq!(reply.status, 200);
     assert!(
@@ -256,9 +254,7 @@ async fn the_request_deadline_bounds_a_partners_calls_together() {
         }
     })
     .await;
-    for partner in [GP, ACUTE, COMMUNITY] {
-        h.sim(partner).set_faults(Faults::latency(400));
-    }
+    h.set_faults_everywhere(Faults::latency(400));
     let reply = h.get(&format!("Observation?patient={ALICE}")).await;
     assert_eq!(reply.status, 200);
     assert!(
@@ -282,9 +278,7 @@ async fn fan_out_is_parallel() {
     let h = Harness::start().await;
     h.ok(&format!("Observation?patient={ALICE}&_summary=count"))
         .await;
-    for partner in [GP, ACUTE, COMMUNITY] {
-        h.sim(partner).set_faults(Faults::latency(300));
-    }
+    h.set_faults_everywhere(Faults::latency(300));
     let reply = h.get(&format!("Observation?patient={ALICE}")).await;
     assert_eq!(reply.status, 200);
     assert!(

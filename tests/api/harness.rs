@@ -187,6 +187,13 @@ impl Harness {
             .1
     }
 
+    /// The same faults at every simulated FHIR partner (GP, hospital, community).
+    pub fn set_faults_everywhere(&self, faults: Faults) {
+        for (_, sim) in &self.sims {
+            sim.set_faults(faults.clone());
+        }
+    }
+
     pub fn council(&self) -> &LegacyPartner {
         self.council.as_ref().expect("the council is a partner")
     }

@@ -505,12 +505,10 @@ async fn every_new_type_is_searched_by_each_of_its_parameters() {
     }
     // The same when partners ignore every parameter but the patient: the facade
     // applies each one itself.
-    for partner in [GP, ACUTE, COMMUNITY] {
-        h.sim(partner).set_faults(Faults {
-            ignore_criteria: true,
-            ..Faults::default()
-        });
-    }
+    h.set_faults_everywhere(Faults {
+        ignore_criteria: true,
+        ..Faults::default()
+    });
     for (path, expected) in cases() {
         let expected: BTreeSet<String> = expected.into_iter().collect();
         assert_eq!(
