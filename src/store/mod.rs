@@ -375,18 +375,19 @@ pub fn write_transaction<T>(
     let AnyConnection::Sqlite(inner) = conn else {
         return conn.transaction(work);
     };
-    let (turns, deadline) = CALL.with(|c| match c.borrow().as_ref() {
-        Some(call) => (call.writers.clone(), Some(call.deadline)),
-        None => (None, None),
+    let turns = CALL.with(|c| {
+        let call = c.borrow();
+        let call = call.as_ref()?;
+        Some((call.writers.clone()?, call.deadline))
     });
-    let turn = match (&turns, deadline) {
-        (Some(turns), Some(deadline)) => Some(
+    let turn = match &turns {
+        Some((turns, deadline)) => Some(
             turns
                 .0
-                .try_lock_until(deadline)
+                .try_lock_until(*deadline)
                 .ok_or_else(|| locked("another writer of this process held it to the deadline"))?,
         ),
-        _ => None,
+        None => None,
     };
     let outcome =
         AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE").and_then(|()| {

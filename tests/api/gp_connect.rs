@@ -42,6 +42,17 @@ fn from_practice(bundle: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// The GP Connect practice's entry in a facade's configuration.
+fn practice_in(
+    config: &mut shcr_facade::config::Config,
+) -> &mut shcr_facade::config::PartnerConfig {
+    config
+        .partners
+        .iter_mut()
+        .find(|p| p.id == PRACTICE)
+        .expect("the practice is a partner")
+}
+
 fn find<'a>(records: &'a [Value], id: &str) -> &'a Value {
     let id = format!("meadowbank-gp.{IAN}.{id}");
     records
@@ -553,12 +564,7 @@ async fn through_the_spine_proxy_the_jwt_still_names_the_practice() {
     let h = Harness::start().await;
     let proxy = h.practice().proxy_url.clone();
     let facade = h.other_facade(|config| {
-        let practice = config
-            .partners
-            .iter_mut()
-            .find(|p| p.id == PRACTICE)
-            .unwrap();
-        practice.gp_connect.as_mut().unwrap().proxy = Some(proxy);
+        practice_in(config).gp_connect.as_mut().unwrap().proxy = Some(proxy);
     });
     let bundle = facade
         .ok(&format!("AllergyIntolerance?patient={IAN}"))
@@ -583,12 +589,7 @@ async fn a_structured_record_call_on_a_connection_closed_as_it_is_reused_is_sent
     let h = Harness::start().await;
     let (proxied, received) = crate::closing_proxy::closing_on_reuse(&h.practice().proxy_url).await;
     let facade = h.other_facade(|config| {
-        let practice = config
-            .partners
-            .iter_mut()
-            .find(|p| p.id == PRACTICE)
-            .unwrap();
-        practice.gp_connect.as_mut().unwrap().proxy = Some(proxied);
+        practice_in(config).gp_connect.as_mut().unwrap().proxy = Some(proxied);
     });
     for round in 1..=3 {
         let bundle = facade
@@ -631,12 +632,7 @@ async fn records_that_do_not_convert_are_left_out_and_counted() {
     }
     let practice = shcr_facade::sim::GpConnectPractice::start(records, Faults::default()).unwrap();
     let facade = h.other_facade(|config| {
-        let partner = config
-            .partners
-            .iter_mut()
-            .find(|p| p.id == PRACTICE)
-            .unwrap();
-        partner.base_url = practice.base_url.clone();
+        practice_in(config).base_url = practice.base_url.clone();
     });
     for (search, left_out) in [
         ("AllergyIntolerance", "alg-penicillin"),
