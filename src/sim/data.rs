@@ -10,7 +10,16 @@ use crate::fhir::ResourceType;
 
 #[derive(Debug, Default, Clone)]
 pub struct PartnerData {
-    by_type: HashMap<ResourceType, Vec<Value>>,
+    by_type: HashMap<ResourceType, Vec<Held>>,
+}
+
+/// A stored record, and its JSON written once as it is stored: a partner serves the
+/// same bytes on every answer, as a server that keeps its records serialised does,
+/// so that the simulator's own work stays small beside the facade's under load.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub value: Value,
+    pub json: Box<str>,
 }
 
 impl PartnerData {
@@ -52,16 +61,25 @@ impl PartnerData {
             if value["meta"]["versionId"].is_null() && value.is_object() {
                 value["meta"]["versionId"] = Value::String("1".into());
             }
-            self.by_type.entry(t).or_default().push(value);
+            let json = value.to_string().into_boxed_str();
+            self.by_type
+                .entry(t)
+                .or_default()
+                .push(Held { value, json });
         }
     }
 
     pub fn of_type(&self, resource_type: ResourceType) -> impl Iterator<Item = &Value> {
+        self.held(resource_type).map(|h| &h.value)
+    }
+
+    /// The records of a type, each with its JSON.
+    pub fn held(&self, resource_type: ResourceType) -> impl Iterator<Item = &Held> {
         self.by_type.get(&resource_type).into_iter().flatten()
     }
 
-    pub fn find(&self, resource_type: ResourceType, id: &str) -> Option<&Value> {
-        self.of_type(resource_type).find(|r| r["id"] == id)
+    pub fn find(&self, resource_type: ResourceType, id: &str) -> Option<&Held> {
+        self.held(resource_type).find(|r| r.value["id"] == id)
     }
 
     pub fn len(&self) -> usize {

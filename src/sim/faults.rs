@@ -96,23 +96,21 @@ impl Faults {
         None
     }
 
-    /// Records that should not be in the answer, when told to misbehave.
+    /// Records that should not be in the answer, when told to misbehave (`first`:
+    /// the first record that matched).
     pub fn extra_entries(
         &self,
         data: &PartnerData,
         resource_type: ResourceType,
-        matched: &[Value],
+        first: Option<&Value>,
     ) -> Vec<Value> {
         let mut extra = Vec::new();
         if self.wrong_type && resource_type.is_clinical() {
-            let subject = matched
-                .first()
-                .map(|r| patient_of(r).clone())
-                .unwrap_or(Value::Null);
+            let subject = first.map(|r| patient_of(r).clone()).unwrap_or(Value::Null);
             extra.push(json!({"resourceType": "Condition", "id": "sim-wrong-type", "subject": subject, "code": {"text": "not asked for"}}));
         }
         if self.foreign_patient
-            && let Some(first) = matched.first()
+            && let Some(first) = first
             && let Some(other) = data
                 .of_type(resource_type)
                 .find(|r| patient_of(r) != patient_of(first))
@@ -120,6 +118,15 @@ impl Faults {
             extra.push(other.clone());
         }
         extra
+    }
+
+    /// Answers with a JSON document already written, misshapen as told.
+    pub fn answer_json(&self, text: String) -> HttpResponse {
+        if self.nested_extensions > 0 {
+            let body = serde_json::from_str(&text).expect("the simulator's own JSON");
+            return self.answer(body);
+        }
+        self.respond(text)
     }
 
     pub fn answer(&self, mut body: Value) -> HttpResponse {
@@ -141,7 +148,10 @@ impl Faults {
                 resource["extension"] = json!([nested]);
             }
         }
-        let text = body.to_string();
+        self.respond(body.to_string())
+    }
+
+    fn respond(&self, text: String) -> HttpResponse {
         let text = if self.malformed {
             text[..text.len() / 2].to_string()
         } else {

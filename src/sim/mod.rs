@@ -202,17 +202,17 @@ async fn search(
             }
         }
     }
-    let mut matched: Vec<Value> = state
+    let held: Vec<&data::Held> = state
         .data
-        .of_type(resource_type)
-        .filter(|r| matches_all(r, &criteria))
-        .cloned()
+        .held(resource_type)
+        .filter(|r| matches_all(&r.value, &criteria))
         .collect();
-    matched.extend(faults.extra_entries(&state.data, resource_type, &matched));
+    let extra = faults.extra_entries(&state.data, resource_type, held.first().map(|r| &r.value));
+    let mut matched: Vec<Found> = held.into_iter().map(Found::Held).collect();
+    matched.extend(extra.into_iter().map(Found::Extra));
     if let Some(sort) = sort {
         sort_by_date(&mut matched, resource_type, sort);
     }
-    let page: Vec<Value> = matched.iter().skip(offset).take(count).cloned().collect();
     let mut links = vec![
         json!({"relation": "self", "url": format!("{}/{}?{}", state.base_url, resource_type, req.query_string())}),
     ];
@@ -228,28 +228,70 @@ async fn search(
             .finish();
         links.push(json!({"relation": "next", "url": format!("{}/{}?{query}", state.base_url, resource_type)}));
     }
-    let entries: Vec<Value> = page
-        .into_iter()
-        .map(|r| json!({"fullUrl": format!("{}/{}/{}", state.base_url, r["resourceType"].as_str().unwrap_or_default(), r["id"].as_str().unwrap_or_default()), "resource": r, "search": {"mode": "match"}}))
-        .collect();
-    let bundle = json!({"resourceType": "Bundle", "type": "searchset", "total": matched.len(), "link": links, "entry": entries});
-    faults.answer(bundle)
+    let page = matched.iter().skip(offset).take(count);
+    faults.answer_json(searchset(&state.base_url, matched.len(), &links, page))
+}
+
+/// A record matched by a search: one held, or one a fault adds.
+enum Found<'a> {
+    Held(&'a data::Held),
+    Extra(Value),
+}
+
+impl Found<'_> {
+    fn value(&self) -> &Value {
+        match self {
+            Found::Held(held) => &held.value,
+            Found::Extra(value) => value,
+        }
+    }
+}
+
+/// The searchset's JSON, written around each record's stored JSON (the same
+/// document `json!` would make, in the same key order, without building it).
+fn searchset<'a>(
+    base_url: &str,
+    total: usize,
+    links: &[Value],
+    page: impl Iterator<Item = &'a Found<'a>>,
+) -> String {
+    let mut body = format!(
+        r#"{{"resourceType":"Bundle","type":"searchset","total":{total},"link":{},"entry":["#,
+        Value::from(links.to_vec())
+    );
+    for (i, found) in page.enumerate() {
+        let record = found.value();
+        let full_url = format!(
+            "{base_url}/{}/{}",
+            record["resourceType"].as_str().unwrap_or_default(),
+            record["id"].as_str().unwrap_or_default()
+        );
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(r#"{"fullUrl":"#);
+        body.push_str(&Value::from(full_url).to_string());
+        body.push_str(r#","resource":"#);
+        match found {
+            Found::Held(held) => body.push_str(&held.json),
+            Found::Extra(value) => body.push_str(&value.to_string()),
+        }
+        body.push_str(r#","search":{"mode":"match"}}"#);
+    }
+    body.push_str("]}");
+    body
 }
 
 /// `_sort=date` or `-date`, as a FHIR server sorts: by the records' date, undated
 /// ones last (stable, so ties keep the order they are held in).
-fn sort_by_date(records: &mut [Value], resource_type: ResourceType, sort: &str) {
+fn sort_by_date(records: &mut [Found], resource_type: ResourceType, sort: &str) {
     let descending = sort.starts_with('-');
-    records.sort_by(|a, b| {
-        let (a, b) = (
-            clinical_date(a, resource_type),
-            clinical_date(b, resource_type),
-        );
-        match (a, b) {
-            (Some(a), Some(b)) if descending => b.cmp(&a),
-            (Some(a), Some(b)) => a.cmp(&b),
-            (a, b) => b.is_some().cmp(&a.is_some()),
-        }
+    records.sort_by_cached_key(|r| {
+        let date = clinical_date(r.value(), resource_type).map(i128::from);
+        (
+            date.is_none(),
+            if descending { date.map(|d| -d) } else { date },
+        )
     });
 }
 
@@ -274,7 +316,7 @@ async fn read(
         .ok()
         .and_then(|t| state.data.find(t, &path.1));
     match found {
-        Some(resource) => faults.answer(resource.clone()),
+        Some(resource) => faults.answer_json(resource.json.to_string()),
         None => fhir_json(
             actix_web::http::StatusCode::NOT_FOUND,
             &json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]}),
@@ -318,5 +360,70 @@ impl SimState {
                 hops: header("x-shcr-hop"),
             });
         self.faults.read().expect("faults lock").clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The searchset written around stored JSON is the document built as a value,
+    /// key order included, for held records and a fault's extra one alike.
+    #[test]
+    fn a_written_searchset_is_the_one_built_as_a_value() {
+        let mut data = PartnerData::default();
+        data.add(
+            json!({"resourceType": "Observation", "id": "o-1", "status": "final",
+            "code": {"text": "Heart \"rate\""}, "valueQuantity": {"value": 1.50}}),
+        );
+        data.add(json!({"resourceType": "Observation", "id": "o-2", "status": "final", "code": {"text": "é"}}));
+        let mut found: Vec<Found> = data
+            .held(ResourceType::named("Observation"))
+            .map(Found::Held)
+            .collect();
+        found.push(Found::Extra(
+            json!({"resourceType": "Condition", "id": "extra", "code": {"text": "x"}}),
+        ));
+        let links = vec![json!({"relation": "self", "url": "http://p/fhir/Observation?a=b"})];
+        let written = searchset("http://p/fhir", 7, &links, found.iter());
+
+        let entries: Vec<Value> = found
+            .iter()
+            .map(|f| {
+                let r = f.value().clone();
+                json!({"fullUrl": format!("http://p/fhir/{}/{}", r["resourceType"].as_str().unwrap(), r["id"].as_str().unwrap()), "resource": r, "search": {"mode": "match"}})
+            })
+            .collect();
+        let built = json!({"resourceType": "Bundle", "type": "searchset", "total": 7, "link": links, "entry": entries});
+        assert_eq!(written, built.to_string());
+    }
+
+    #[test]
+    fn records_sort_by_date_undated_last_ties_kept_in_order() {
+        let mut data = PartnerData::default();
+        for (id, date) in [
+            ("a", None),
+            ("b", Some("2024-02-01")),
+            ("c", Some("2024-01-01")),
+            ("d", Some("2024-02-01")),
+        ] {
+            let mut record = json!({"resourceType": "Observation", "id": id, "status": "final", "code": {"text": "x"}});
+            if let Some(date) = date {
+                record["effectiveDateTime"] = json!(date);
+            }
+            data.add(record);
+        }
+        let observation = ResourceType::named("Observation");
+        let order = |sort: &str| {
+            let mut found: Vec<Found> = data.held(observation).map(Found::Held).collect();
+            sort_by_date(&mut found, observation, sort);
+            found
+                .iter()
+                .map(|f| f.value()["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+                .join("")
+        };
+        assert_eq!(order("date"), "cbda");
+        assert_eq!(order("-date"), "bdca");
     }
 }

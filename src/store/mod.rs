@@ -187,7 +187,11 @@ impl Store {
             .max_size(config.pool_size)
             .min_idle(Some(1))
             .connection_timeout(call_timeout)
-            .test_on_check_out(true)
+            // A PostgreSQL connection may have been dropped by the server (a restart,
+            // a failover) and is checked before use; an SQLite connection is a file
+            // opened in this process, which nothing can close under it, so checking
+            // it would only parse and run `SELECT 1` on every call.
+            .test_on_check_out(backend == Backend::Postgres)
             .build(Manager {
                 backend,
                 target,
