@@ -196,14 +196,36 @@ impl Facade {
 
     /// Resident memory, in MiB.
     fn rss_mib(&self) -> f64 {
+        self.status_mib("VmRSS")
+    }
+
+    /// Resident memory by kind, in MiB: the heap and stacks (anonymous), mapped
+    /// files (the binary, SQLite's write-ahead log index), shared memory; and the
+    /// threads (the blocking pool's grow while database calls queue).
+    fn rss_kinds(&self) -> String {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc status");
+        let threads = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .map_or("?", str::trim);
+        format!(
+            "anon {:.1}, file {:.1}, shmem {:.1}; {threads} threads",
+            self.status_mib("RssAnon"),
+            self.status_mib("RssFile"),
+            self.status_mib("RssShmem")
+        )
+    }
+
+    fn status_mib(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .expect("/proc status");
         let kib: f64 = status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
-            .expect("VmRSS");
+            .unwrap_or_else(|| panic!("{field} in /proc status"));
         kib / 1024.0
     }
 }
@@ -818,7 +840,7 @@ async fn main() {
     if args.soak_seconds > 0 {
         let first = args.soak_seconds.min(60);
         load(&stack, &url, 16, first).await;
-        let rss_minute = stack.facade.rss_mib();
+        let (rss_minute, kinds_minute) = (stack.facade.rss_mib(), stack.facade.rss_kinds());
         // Minute by minute, with the database's size: where throughput goes as the
         // audit trail grows.
         let (mut completed, mut remaining) = (0, args.soak_seconds - first);
@@ -829,16 +851,17 @@ async fn main() {
             completed += done;
             remaining -= span;
             println!(
-                "  soak at {:>4}s: {rate:.0} req/s, p50 {p50:.1} ms, RSS {:.1} MiB, database {:.0} MiB",
+                "  soak at {:>4}s: {rate:.0} req/s, p50 {p50:.1} ms, RSS {:.1} MiB ({}), database {:.0} MiB",
                 first + started.elapsed().as_secs(),
                 stack.facade.rss_mib(),
+                stack.facade.rss_kinds(),
                 stack.database_mib()
             );
         }
         let rate = completed as f64 / started.elapsed().as_secs_f64();
-        let rss_end = stack.facade.rss_mib();
+        let (rss_end, kinds_end) = (stack.facade.rss_mib(), stack.facade.rss_kinds());
         println!(
-            "soak, 16 clients, {}s: RSS {rss_minute:.1} MiB after the first {first}s, {rss_end:.1} MiB at the end ({:+.1} %); the rest of the soak {completed} searches, {rate:.0} req/s",
+            "soak, 16 clients, {}s: RSS {rss_minute:.1} MiB ({kinds_minute}) after the first {first}s, {rss_end:.1} MiB ({kinds_end}) at the end ({:+.1} %); the rest of the soak {completed} searches, {rate:.0} req/s",
             args.soak_seconds,
             100.0 * (rss_end - rss_minute) / rss_minute
         );
