@@ -18,7 +18,8 @@
 //!    policy-filtered and audited durably; the facade's CPU ms per request (its
 //!    utime + stime over the 16-client run) next to the floor of the same work
 //!    (parsing the three partners' answers and writing the facade's answer with
-//!    serde_json, timed here in the same run);
+//!    serde_json, timed here in the same run), and this process's own CPU per
+//!    request (the partners and the clients, which share the cores);
 //! 3. memory: the facade's RSS after warming up, and with `--soak-seconds N` after the
 //!    first minute of N seconds of 16-client load and at its end, with throughput,
 //!    RSS and the database's size minute by minute;
@@ -196,38 +197,41 @@ impl Facade {
 
     /// Resident memory, in MiB.
     fn rss_mib(&self) -> f64 {
-        self.status_mib("VmRSS")
+        status_mib(&self.status(), "VmRSS")
     }
 
     /// Resident memory by kind, in MiB: the heap and stacks (anonymous), mapped
     /// files (the binary, SQLite's write-ahead log index), shared memory; and the
     /// threads (the blocking pool's grow while database calls queue).
     fn rss_kinds(&self) -> String {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("/proc status");
+        let status = self.status();
         let threads = status
             .lines()
             .find_map(|l| l.strip_prefix("Threads:"))
             .map_or("?", str::trim);
         format!(
             "anon {:.1}, file {:.1}, shmem {:.1}; {threads} threads",
-            self.status_mib("RssAnon"),
-            self.status_mib("RssFile"),
-            self.status_mib("RssShmem")
+            status_mib(&status, "RssAnon"),
+            status_mib(&status, "RssFile"),
+            status_mib(&status, "RssShmem")
         )
     }
 
-    fn status_mib(&self, field: &str) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("/proc status");
-        let kib: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{field} in /proc status"));
-        kib / 1024.0
+    /// The process's `/proc/{pid}/status`.
+    fn status(&self) -> String {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("/proc status")
     }
+}
+
+/// A memory field of `/proc/{pid}/status` (given in KiB), in MiB.
+fn status_mib(status: &str, field: &str) -> f64 {
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc status"));
+    kib / 1024.0
 }
 
 /// CPU time a process has used (user and system), from `/proc/{pid}/stat`

@@ -255,9 +255,9 @@ fn searchset<'a>(
     links: &[Value],
     page: impl Iterator<Item = &'a Found<'a>>,
 ) -> String {
+    let links = serde_json::to_string(links).expect("JSON values serialise");
     let mut body = format!(
-        r#"{{"resourceType":"Bundle","type":"searchset","total":{total},"link":{},"entry":["#,
-        Value::from(links.to_vec())
+        r#"{{"resourceType":"Bundle","type":"searchset","total":{total},"link":{links},"entry":["#
     );
     for (i, found) in page.enumerate() {
         let record = found.value();
@@ -270,7 +270,7 @@ fn searchset<'a>(
             body.push(',');
         }
         body.push_str(r#"{"fullUrl":"#);
-        body.push_str(&Value::from(full_url).to_string());
+        body.push_str(&serde_json::to_string(&full_url).expect("a string serialises"));
         body.push_str(r#","resource":"#);
         match found {
             Found::Held(held) => body.push_str(&held.json),
@@ -372,9 +372,13 @@ mod tests {
     #[test]
     fn a_written_searchset_is_the_one_built_as_a_value() {
         let mut data = PartnerData::default();
+        // From text, as a partner's files are read: the decimal keeps its precision.
         data.add(
-            json!({"resourceType": "Observation", "id": "o-1", "status": "final",
-            "code": {"text": "Heart \"rate\""}, "valueQuantity": {"value": 1.50}}),
+            serde_json::from_str(
+                r#"{"resourceType": "Observation", "id": "o-1", "status": "final",
+                "code": {"text": "Heart \"rate\""}, "valueQuantity": {"value": 1.50}}"#,
+            )
+            .unwrap(),
         );
         data.add(json!({"resourceType": "Observation", "id": "o-2", "status": "final", "code": {"text": "é"}}));
         let mut found: Vec<Found> = data
@@ -396,6 +400,7 @@ mod tests {
             .collect();
         let built = json!({"resourceType": "Bundle", "type": "searchset", "total": 7, "link": links, "entry": entries});
         assert_eq!(written, built.to_string());
+        assert!(written.contains(r#""value":1.50"#), "{written}");
     }
 
     #[test]
