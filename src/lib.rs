@@ -164,6 +164,10 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
         (config.database.pool_size as usize / 4).max(1),
     ));
     let audit = Arc::new(audit::GroupCommit::start(store.clone())?);
+    // The blocking tasks are database calls (and a partner host's name look-up when a
+    // connection opens): more of them at once than the pool has connections would
+    // only wait for one, each on a thread of its own, and idle threads linger.
+    let blocking_threads = config.database.pool_size as usize;
     let app_base = base.clone();
     let instance: Arc<str> = format!("{base} (instance {})", uuid::Uuid::new_v4()).into();
     let app = move || {
@@ -278,6 +282,6 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
             // compressed, when the client accepts gzip or deflate.
             .wrap(actix_web::middleware::Compress::default())
     };
-    let server = http::head_guard::serve(app, listener, workers)?;
+    let server = http::head_guard::serve(app, listener, workers, blocking_threads)?;
     Ok((server, base))
 }

@@ -28,11 +28,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Serves the app made by `factory` on `listener` with `workers` threads, as
 /// actix-web's `HttpServer` would (HTTP/1.1, the same timeouts), but over
-/// `GuardedStream`s.
+/// `GuardedStream`s. Each worker runs at most `blocking_threads` blocking tasks at
+/// once; more wait their turn.
 pub fn serve<F, I, S, B>(
     factory: F,
     listener: std::net::TcpListener,
     workers: usize,
+    blocking_threads: usize,
 ) -> io::Result<Server>
 where
     F: Fn() -> I + Send + Clone + 'static,
@@ -46,6 +48,7 @@ where
     let addr = listener.local_addr()?;
     Ok(Server::build()
         .workers(workers)
+        .worker_max_blocking_threads(blocking_threads)
         .listen("shcr-facade", listener, move || {
             let app = factory()
                 .into_factory()

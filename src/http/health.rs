@@ -12,11 +12,11 @@ pub async fn alive() -> HttpResponse {
 }
 
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let store = state.store.clone();
-    let database = match web::block(move || store.ready()).await {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
+    let database = state
+        .store
+        .run(crate::store::migrations_applied)
+        .await
+        .map_err(|e| e.to_string());
     if let Err(reason) = &database {
         tracing::warn!(%reason, "not ready: database");
     }

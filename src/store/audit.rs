@@ -61,13 +61,17 @@ pub fn append_all(
 ) -> Result<Vec<i64>, StoreError> {
     retrying(|| {
         write_transaction(conn, |conn| {
-            let last: Option<(i64, String)> = a::audit_events
-                .order(a::sequence.desc())
-                .select((a::sequence, a::hash))
-                .first(conn)
-                .optional()?;
-            let (mut sequence, mut previous_hash) = match last {
-                Some((sequence, hash)) => (sequence, hash),
+            let newest: Option<i64> = a::audit_events
+                .select(diesel::dsl::max(a::sequence))
+                .get_result(conn)?;
+            let (mut sequence, mut previous_hash) = match newest {
+                Some(sequence) => {
+                    let hash: String = a::audit_events
+                        .filter(a::sequence.eq(sequence))
+                        .select(a::hash)
+                        .get_result(conn)?;
+                    (sequence, hash)
+                }
                 None => (0, GENESIS.to_string()),
             };
             let mut sequences = Vec::with_capacity(events.len());
@@ -182,7 +186,7 @@ pub fn search(
 pub fn event(conn: &mut AnyConnection, sequence: i64) -> Result<Option<AuditRow>, StoreError> {
     Ok(a::audit_events
         .filter(a::sequence.eq(sequence))
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -96,6 +96,6 @@ pub fn nhs_number_for(
         .filter(pl::local_id.eq(local_id))
         .filter(pl::verified_at.ge(fresh_since))
         .select(pl::nhs_number)
-        .first(conn)
-        .optional()?)
+        .load(conn)?
+        .pop())
 }

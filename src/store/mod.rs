@@ -3,6 +3,10 @@
 //!
 //! Every call blocks, so async callers go through [`Store::run`], which moves the
 //! work to the blocking thread pool; nothing here runs on the async executor.
+//!
+//! Queries run for every request take their one row without `first()`: SQLite plans
+//! a statement around the value bound to its `LIMIT ?`, so a cached statement with
+//! one was parsed and planned again at each run (3 % of the facade's CPU under load).
 
 pub mod audit;
 pub mod links;
@@ -84,6 +88,34 @@ pub struct WriterTurns(parking_lot::Mutex<()>);
 struct Call {
     deadline: Instant,
     writers: Option<Arc<WriterTurns>>,
+}
+
+/// Whether a queued database call was started or given up by its caller, whichever
+/// came first.
+#[derive(Default)]
+struct CallTurn(std::sync::atomic::AtomicU8);
+
+impl CallTurn {
+    const QUEUED: u8 = 0;
+    const STARTED: u8 = 1;
+    const ABANDONED: u8 = 2;
+
+    /// The call's thread may start it: its caller has not given it up.
+    fn start(&self) -> bool {
+        self.swap_from_queued(Self::STARTED)
+    }
+
+    /// The caller gives the call up: it had not started.
+    fn abandon(&self) -> bool {
+        self.swap_from_queued(Self::ABANDONED)
+    }
+
+    fn swap_from_queued(&self, to: u8) -> bool {
+        use std::sync::atomic::Ordering;
+        self.0
+            .compare_exchange(Self::QUEUED, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
 }
 
 thread_local! {
@@ -258,10 +290,23 @@ impl Store {
         &self,
         work: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let deadline = Instant::now() + self.call_timeout;
+        self.with_conn_until(Instant::now() + self.call_timeout, work)
+    }
+
+    /// Runs blocking database work on the calling thread if `deadline` has not
+    /// passed, waiting for a connection until then at most.
+    fn with_conn_until<T>(
+        &self,
+        deadline: Instant,
+        work: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+            .ok_or_else(|| StoreError::Unavailable("the database call ran out of time".into()))?;
         let mut conn = self
             .pool
-            .get()
+            .get_timeout(left)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let call = Call {
             deadline,
@@ -273,22 +318,38 @@ impl Store {
         result
     }
 
-    /// Runs blocking database work on the blocking thread pool, and gives up waiting
-    /// for it after the call timeout (the work itself stops at its lock timeout).
+    /// Runs blocking database work on the blocking thread pool. The call's time
+    /// starts when it is queued: work still waiting for a thread at its deadline is
+    /// not started, and the caller is told the database is unavailable. Work that did
+    /// start is waited for (it stops at its lock timeout), so that what the caller
+    /// answers is what happened: a Consent write is never committed behind a 503.
     pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let store = self.clone();
-        let task = tokio::task::spawn_blocking(move || store.with_conn(work));
-        match tokio::time::timeout(self.call_timeout, task).await {
-            Ok(joined) => {
-                joined.map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+        let deadline = Instant::now() + self.call_timeout;
+        let turn = Arc::new(CallTurn::default());
+        let taken = turn.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            if !taken.start() {
+                return Err(StoreError::Unavailable(
+                    "the database call waited its whole time for a thread".into(),
+                ));
             }
-            Err(_) => Err(StoreError::Unavailable(
-                "the database did not answer within the call timeout".into(),
-            )),
-        }
+            store.with_conn_until(deadline, work)
+        });
+        tokio::pin!(task);
+        let joined = match tokio::time::timeout_at(deadline.into(), &mut task).await {
+            Ok(joined) => joined,
+            Err(_) if turn.abandon() => {
+                return Err(StoreError::Unavailable(
+                    "the database did not answer within the call timeout".into(),
+                ));
+            }
+            Err(_) => task.await,
+        };
+        joined.map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
     }
 
     /// Applies pending migrations; returns the versions applied.
@@ -325,17 +386,20 @@ impl Store {
 
     /// Is the database reachable with every migration applied?
     pub fn ready(&self) -> Result<(), StoreError> {
-        self.with_conn(|conn| {
-            let pending = match conn {
-                AnyConnection::Sqlite(c) => pending(c, SQLITE_MIGRATIONS),
-                AnyConnection::Postgresql(c) => pending(c, POSTGRES_MIGRATIONS),
-            };
-            match pending {
-                Ok(false) => Ok(()),
-                Ok(true) => Err(StoreError::Migration("migrations are pending".into())),
-                Err(e) => Err(StoreError::Unavailable(e.to_string())),
-            }
-        })
+        self.with_conn(migrations_applied)
+    }
+}
+
+/// Are all migrations applied on this connection's database?
+pub fn migrations_applied(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    let pending = match conn {
+        AnyConnection::Sqlite(c) => pending(c, SQLITE_MIGRATIONS),
+        AnyConnection::Postgresql(c) => pending(c, POSTGRES_MIGRATIONS),
+    };
+    match pending {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(StoreError::Migration("migrations are pending".into())),
+        Err(e) => Err(StoreError::Unavailable(e.to_string())),
     }
 }
 
@@ -498,6 +562,70 @@ mod tests {
             .join()
             .unwrap()
             .expect("the connection waited for the lock");
+    }
+
+    /// A call still queued for a thread when its time is up is never started (a
+    /// Consent write is not committed after its caller answered 503); a call that
+    /// started is waited for, and its outcome is the answer.
+    #[test]
+    fn a_database_call_times_out_in_the_queue_and_never_runs_late() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&DatabaseConfig {
+            url: dir.path().join("shcr.db").to_string_lossy().into_owned(),
+            pool_size: 2,
+            connect_timeout_ms: 300,
+        })
+        .unwrap();
+        store
+            .with_conn(|c| Ok(c.batch_execute("CREATE TABLE writes (writer TEXT)")?))
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        let insert = |writer: &'static str, hold: Duration| {
+            move |c: &mut AnyConnection| {
+                std::thread::sleep(hold);
+                Ok(c.batch_execute(&format!("INSERT INTO writes VALUES ('{writer}')"))?)
+            }
+        };
+        let (slow, queued) = runtime.block_on(async {
+            tokio::join!(
+                store.run(insert("slow", Duration::from_millis(600))),
+                async {
+                    // Queued behind the slow call, which holds the only thread.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let asked = Instant::now();
+                    (
+                        store.run(insert("queued", Duration::ZERO)).await,
+                        asked.elapsed(),
+                    )
+                }
+            )
+        });
+        slow.expect("the slow call started in time: its outcome is the answer");
+        let (queued, waited) = queued;
+        assert!(
+            matches!(queued, Err(StoreError::Unavailable(_))),
+            "{queued:?}"
+        );
+        assert!(waited < Duration::from_millis(550), "waited {waited:?}");
+        // The thread is free again: the queued call must not run now.
+        runtime.block_on(async { tokio::time::sleep(Duration::from_millis(100)).await });
+        let writers: Vec<String> = store
+            .with_conn(|c| {
+                use diesel::RunQueryDsl;
+                #[derive(diesel::QueryableByName)]
+                struct Row {
+                    #[diesel(sql_type = diesel::sql_types::Text)]
+                    writer: String,
+                }
+                let rows: Vec<Row> = diesel::sql_query("SELECT writer FROM writes").load(c)?;
+                Ok(rows.into_iter().map(|r| r.writer).collect())
+            })
+            .unwrap();
+        assert_eq!(writers, ["slow"]);
     }
 
     /// A writer of the store is let in between another writer's back-to-back

@@ -33,7 +33,7 @@ pub fn record(
             let latest: Option<i32> = o::objections
                 .filter(o::nhs_number.eq(nhs))
                 .select(diesel::dsl::max(o::version))
-                .first(conn)?;
+                .get_result(conn)?;
             let version = latest.unwrap_or(0) + 1;
             diesel::insert_into(o::objections)
                 .values((
@@ -96,7 +96,7 @@ pub fn record_after(
             let latest: Option<i32> = o::objections
                 .filter(o::nhs_number.eq(nhs))
                 .select(diesel::dsl::max(o::version))
-                .first(conn)?;
+                .get_result(conn)?;
             if latest != Some(read_version) {
                 return Ok(false);
             }
@@ -128,9 +128,17 @@ pub fn current(
     conn: &mut AnyConnection,
     nhs: &str,
 ) -> Result<Option<ObjectionVersion>, StoreError> {
+    let latest: Option<i32> = o::objections
+        .filter(o::nhs_number.eq(nhs))
+        .select(diesel::dsl::max(o::version))
+        .get_result(conn)?;
+    let Some(latest) = latest else {
+        return Ok(None);
+    };
+    // Versions are never removed: the latest seen is there to read.
     Ok(o::objections
         .filter(o::nhs_number.eq(nhs))
-        .order(o::version.desc())
-        .first(conn)
+        .filter(o::version.eq(latest))
+        .get_result(conn)
         .optional()?)
 }
