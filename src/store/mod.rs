@@ -188,12 +188,6 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
-/// How long a pooled connection is kept (idle, or in all): SQLite's for ever,
-/// PostgreSQL's for `limit`.
-fn kept_for(backend: Backend, limit: Duration) -> Option<Duration> {
-    (backend == Backend::Postgres).then_some(limit)
-}
-
 /// The backend and connection target a database URL names.
 pub fn parse_url(url: &str) -> Result<(Backend, String), String> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -230,11 +224,6 @@ impl Store {
             // opened in this process, which nothing can close under it, so checking
             // it would only parse and run `SELECT 1` on every call.
             .test_on_check_out(backend == Backend::Postgres)
-            // SQLite connections are kept for the life of the process (an open
-            // file costs its page cache only); PostgreSQL's are replaced after r2d2's
-            // default idle and lifetime limits. See README, Database.
-            .idle_timeout(kept_for(backend, Duration::from_secs(600)))
-            .max_lifetime(kept_for(backend, Duration::from_secs(1800)))
             .build(Manager {
                 backend,
                 target,
