@@ -209,9 +209,13 @@ impl Facade {
             .lines()
             .find_map(|l| l.strip_prefix("Threads:"))
             .map_or("?", str::trim);
+        // Of the heap, what sits in transparent huge pages (the facade turns them off).
+        let rollup = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", self.child.id()))
+            .expect("/proc smaps_rollup");
         format!(
-            "anon {:.1}, file {:.1}, shmem {:.1}; {threads} threads",
+            "anon {:.1} (huge pages {:.1}), file {:.1}, shmem {:.1}; {threads} threads",
             status_mib(&status, "RssAnon"),
+            status_mib(&rollup, "AnonHugePages"),
             status_mib(&status, "RssFile"),
             status_mib(&status, "RssShmem")
         )
@@ -223,14 +227,14 @@ impl Facade {
     }
 }
 
-/// A memory field of `/proc/{pid}/status` (given in KiB), in MiB.
+/// A memory field of `/proc/{pid}/status` or `smaps_rollup` (given in KiB), in MiB.
 fn status_mib(status: &str, field: &str) -> f64 {
     let kib: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc status"));
+        .unwrap_or_else(|| panic!("{field} in /proc"));
     kib / 1024.0
 }
 
