@@ -98,12 +98,13 @@ enum AuditAction {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Transparent huge pages are turned off for this process. mimalloc asks for them on
-/// its heap, and the kernel's background collapser (khugepaged, a full pass over the
+/// Turns transparent huge pages off for this process. mimalloc asks for them on its
+/// heap, and the kernel's background collapser (khugepaged, a full pass over the
 /// heap's address range in about ten minutes) then fills each 2 MiB range that holds
 /// any live page: under steady load the heap grew by a third, once, about ten
 /// minutes in, and never gave it back (README, Performance).
-/// Called first, before the heap has grown: pages already huge would stay so.
+///
+/// Called first in `main`, before the heap grows: pages already huge stay so.
 fn keep_heap_in_small_pages() -> Result<(), String> {
     #[cfg(target_os = "linux")]
     nix::sys::prctl::set_thp_disable(true).map_err(|e| e.to_string())?;

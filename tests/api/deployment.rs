@@ -233,7 +233,8 @@ impl Drop for Cluster {
 async fn a_serving_process_keeps_its_heap_out_of_huge_pages() {
     let h = Harness::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let process = serve(&h, &crate::databases::sqlite(), dir.path()).await;
+    let database = crate::databases::sqlite();
+    let process = serve(&h, &database, dir.path()).await;
     let status = std::fs::read_to_string(format!("/proc/{}/status", process.child.id())).unwrap();
     let thp = status
         .lines()
