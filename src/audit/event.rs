@@ -2,9 +2,12 @@
 //! Read, PatientQuery, PatientRead): who asked (never their token, only its `jti`),
 //! what they asked and what they were shown, why, and how it ended.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 const ENTITY_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-entity-type";
@@ -60,135 +63,356 @@ pub struct Access {
     pub unjudged: usize,
 }
 
-/// The AuditEvent for `access`.
+/// The AuditEvent for `access`, as JSON text: what is stored and hashed.
+pub fn audit_event_text(access: &Access) -> String {
+    serde_json::to_string(&AuditEvent::of(access)).expect("an event of strings and numbers")
+}
+
+/// The AuditEvent for `access`, as a JSON value.
 pub fn audit_event(access: &Access) -> Value {
-    let (action, subtype) = match access.interaction.as_str() {
-        "create" => ("C", "create"),
-        "update" => ("U", "update"),
-        "search-type" | "operation" => ("E", access.interaction.as_str()),
-        other => ("R", other),
-    };
-    // 0 success, 4 minor failure (the client's), 8 serious failure (ours).
-    let outcome = match access.status {
+    serde_json::to_value(AuditEvent::of(access)).expect("an event of strings and numbers")
+}
+
+// The event's shape, written straight from `Access` by borrowing: an event names
+// every returned record, and building it as a `Value` tree first cost several
+// times the writing (a map and key strings per element).
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditEvent<'a> {
+    resource_type: &'static str,
+    #[serde(rename = "type")]
+    kind: Coding<'a>,
+    subtype: [Coding<'a>; 1],
+    action: &'static str,
+    recorded: &'a str,
+    outcome: &'static str,
+    outcome_desc: String,
+    source: Source<'a>,
+    agent: Vec<Agent<'a>>,
+    entity: Vec<Entity<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    purpose_of_event: Option<[Concept<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<Meta>,
+}
+
+#[derive(Serialize, Clone, Copy)]
+struct Coding<'a> {
+    system: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display: Option<&'a str>,
+}
+
+const fn coding<'a>(system: &'a str, code: &'a str, display: &'a str) -> Coding<'a> {
+    Coding {
+        system,
+        code,
+        display: Some(display),
+    }
+}
+
+#[derive(Serialize)]
+struct Concept<'a> {
+    coding: [Coding<'a>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+}
+
+impl<'a> Concept<'a> {
+    fn of(coding: Coding<'a>) -> Concept<'a> {
+        Concept {
+            coding: [coding],
+            text: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Source<'a> {
+    observer: Who<'a>,
+    #[serde(rename = "type")]
+    kind: [Coding<'a>; 1],
+}
+
+#[derive(Serialize, Default)]
+struct Who<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identifier: Option<Identifier<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Identifier<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<&'a str>,
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Agent<'a> {
+    #[serde(rename = "type")]
+    kind: Concept<'a>,
+    who: Who<'a>,
+    requestor: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    purpose_of_use: Option<[Concept<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<[Concept<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<[&'a str; 1]>,
+}
+
+#[derive(Serialize, Default)]
+struct Entity<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    what: Option<What<'a>>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<Coding<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<Coding<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    detail: Vec<Detail<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+enum What<'a> {
+    Reference(Cow<'a, str>),
+    Identifier(Identifier<'a>),
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(rename = "valueString")]
+    value: Cow<'a, str>,
+}
+
+#[derive(Serialize)]
+struct Meta {
+    tag: [Coding<'static>; 1],
+}
+
+/// AuditEvent.outcome for an HTTP status: 0 success, 4 minor failure (the
+/// client's), 8 serious failure (ours).
+pub(super) fn outcome_code(status: u16) -> &'static str {
+    match status {
         200..=299 => "0",
         400..=499 => "4",
         _ => "8",
-    };
-    let mut agents = vec![json!({
-        "type": {"coding": [{"system": DCM, "code": "110152", "display": "Destination Role ID"}]},
-        "who": {"display": access.observer},
-        "requestor": false
-    })];
-    let mut purpose = Vec::new();
-    if let Some(r) = &access.requester {
-        if let Some(code) = &r.purpose {
-            purpose.push(json!({"coding": [{"system": ACT_REASON, "code": code}]}));
-        }
-        agents.push(json!({
-            "type": {"coding": [{"system": DCM, "code": "110153", "display": "Source Role ID"}]},
-            "who": {"identifier": {"value": r.client_id.clone().unwrap_or_else(|| "unknown".into())}},
-            "requestor": false
-        }));
-        let mut user = json!({
-            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type", "code": "humanuser", "display": "human user"}]},
-            "who": {"identifier": {"system": r.issuer, "value": r.subject}},
-            "requestor": true,
-        });
-        if !purpose.is_empty() {
-            user["purposeOfUse"] = Value::Array(purpose.clone());
-        }
-        if let Some(name) = &r.name {
-            user["who"]["display"] = json!(name);
-        }
-        if let Some(role) = &r.role {
-            let text = match &r.organisation {
-                Some(org) => format!("{role} at {org}"),
-                None => role.clone(),
-            };
-            user["role"] = json!([{"coding": [{"system": "https://fhir.nhs.uk/CodeSystem/job-role", "code": role}], "text": text}]);
-        }
-        if let Some(jti) = &r.token_id {
-            user["policy"] = json!([jti]);
-        }
-        agents.push(user);
     }
-    let mut entities = vec![
-        json!({
-            "what": {"identifier": {"value": access.request_id}},
-            "type": {"system": "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType", "code": "XrequestId"}
-        }),
-        json!({
-            "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
-            "role": {"system": OBJECT_ROLE, "code": "24", "display": "Query"},
-            "query": STANDARD.encode(format!("{} {}", access.method, access.target)),
-        }),
-    ];
-    for nhs in &access.patients {
-        entities.push(json!({
-            "what": {"reference": format!("Patient/{nhs}")},
-            "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
-            "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"}
-        }));
-    }
-    for returned in &access.returned {
-        entities.push(match action {
-            // A read's record is BALP's data entity, as that pattern shapes it.
-            "R" => json!({
-                "what": {"reference": returned},
-                "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
-                "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"}
+}
+
+const SYSTEM_OBJECT: Coding = coding(ENTITY_TYPE, "2", "System Object");
+
+impl<'a> AuditEvent<'a> {
+    fn of(access: &'a Access) -> AuditEvent<'a> {
+        let (action, subtype) = match access.interaction.as_str() {
+            "create" => ("C", "create"),
+            "update" => ("U", "update"),
+            "search-type" | "operation" => ("E", access.interaction.as_str()),
+            other => ("R", other),
+        };
+        let outcome = outcome_code(access.status);
+        let purpose = access
+            .requester
+            .as_ref()
+            .and_then(|r| r.purpose.as_deref())
+            .map(|code| {
+                [Concept::of(Coding {
+                    system: ACT_REASON,
+                    code,
+                    display: None,
+                })]
+            });
+        let mut agent = vec![Agent {
+            kind: Concept::of(coding(DCM, "110152", "Destination Role ID")),
+            who: Who {
+                display: Some(&access.observer),
+                ..Who::default()
+            },
+            requestor: false,
+            purpose_of_use: None,
+            role: None,
+            policy: None,
+        }];
+        if let Some(r) = &access.requester {
+            agent.push(Agent {
+                kind: Concept::of(coding(DCM, "110153", "Source Role ID")),
+                who: Who {
+                    identifier: Some(Identifier {
+                        system: None,
+                        value: r.client_id.as_deref().unwrap_or("unknown"),
+                    }),
+                    display: None,
+                },
+                requestor: false,
+                purpose_of_use: None,
+                role: None,
+                policy: None,
+            });
+            agent.push(Agent {
+                kind: Concept::of(coding(
+                    "http://terminology.hl7.org/CodeSystem/extra-security-role-type",
+                    "humanuser",
+                    "human user",
+                )),
+                who: Who {
+                    identifier: Some(Identifier {
+                        system: Some(&r.issuer),
+                        value: &r.subject,
+                    }),
+                    display: r.name.as_deref(),
+                },
+                requestor: true,
+                purpose_of_use: r.purpose.as_deref().map(|code| {
+                    [Concept::of(Coding {
+                        system: ACT_REASON,
+                        code,
+                        display: None,
+                    })]
+                }),
+                role: r.role.as_deref().map(|role| {
+                    [Concept {
+                        coding: [Coding {
+                            system: "https://fhir.nhs.uk/CodeSystem/job-role",
+                            code: role,
+                            display: None,
+                        }],
+                        text: Some(match &r.organisation {
+                            Some(org) => format!("{role} at {org}"),
+                            None => role.to_string(),
+                        }),
+                    }]
+                }),
+                policy: r.token_id.as_deref().map(|jti| [jti]),
+            });
+        }
+        let mut entity = Vec::with_capacity(
+            3 + access.patients.len() + access.returned.len() + access.partners.len(),
+        );
+        entity.push(Entity {
+            what: Some(What::Identifier(Identifier {
+                system: None,
+                value: &access.request_id,
+            })),
+            kind: Some(Coding {
+                system: "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType",
+                code: "XrequestId",
+                display: None,
             }),
-            // A search's returned records, which BALP does not list: what and role
-            // alone. They are most of a search's event, kept for every request: with
-            // type and displays each took about twice the bytes.
-            _ => json!({
-                "what": {"reference": returned},
-                "role": {"system": OBJECT_ROLE, "code": "4"}
-            }),
+            ..Entity::default()
         });
-    }
-    for partner in &access.partners {
-        entities.push(json!({
-            "what": {"identifier": {"system": crate::fhir::ODS_ORGANISATION_SYSTEM, "value": partner.ods_code}},
-            "type": {"system": ENTITY_TYPE, "code": "3", "display": "Organization"},
-            "detail": [{"type": "partner-status", "valueString": partner.status}]
+        entity.push(Entity {
+            kind: Some(SYSTEM_OBJECT),
+            role: Some(coding(OBJECT_ROLE, "24", "Query")),
+            query: Some(STANDARD.encode(format!("{} {}", access.method, access.target))),
+            ..Entity::default()
+        });
+        entity.extend(access.patients.iter().map(|nhs| Entity {
+            what: Some(What::Reference(Cow::Owned(format!("Patient/{nhs}")))),
+            kind: Some(coding(ENTITY_TYPE, "1", "Person")),
+            role: Some(coding(OBJECT_ROLE, "1", "Patient")),
+            ..Entity::default()
         }));
+        entity.extend(access.returned.iter().map(|returned| {
+            let what = Some(What::Reference(Cow::Borrowed(returned.as_str())));
+            match action {
+                // A read's record is BALP's data entity, as that pattern shapes it.
+                "R" => Entity {
+                    what,
+                    kind: Some(SYSTEM_OBJECT),
+                    role: Some(coding(OBJECT_ROLE, "4", "Domain Resource")),
+                    ..Entity::default()
+                },
+                // A search's returned records, which BALP does not list: what and
+                // role alone. They are most of a search's event, kept for every
+                // request: with type and displays each took about twice the bytes.
+                _ => Entity {
+                    what,
+                    role: Some(Coding {
+                        system: OBJECT_ROLE,
+                        code: "4",
+                        display: None,
+                    }),
+                    ..Entity::default()
+                },
+            }
+        }));
+        entity.extend(access.partners.iter().map(|partner| Entity {
+            what: Some(What::Identifier(Identifier {
+                system: Some(crate::fhir::ODS_ORGANISATION_SYSTEM),
+                value: &partner.ods_code,
+            })),
+            kind: Some(coding(ENTITY_TYPE, "3", "Organization")),
+            detail: vec![Detail {
+                kind: "partner-status",
+                value: Cow::Borrowed(&partner.status),
+            }],
+            ..Entity::default()
+        }));
+        // How many items the policy withheld: for investigators, never for clinicians.
+        entity.push(Entity {
+            kind: Some(SYSTEM_OBJECT),
+            role: Some(coding(OBJECT_ROLE, "13", "Security Resource")),
+            name: Some("withheld by policy"),
+            detail: vec![
+                Detail {
+                    kind: "withheld-count",
+                    value: Cow::Owned(access.withheld.to_string()),
+                },
+                Detail {
+                    kind: "unjudged-count",
+                    value: Cow::Owned(access.unjudged.to_string()),
+                },
+            ],
+            ..Entity::default()
+        });
+        let emergency = access.requester.as_ref().is_some_and(|r| r.emergency);
+        AuditEvent {
+            resource_type: "AuditEvent",
+            kind: coding(
+                "http://terminology.hl7.org/CodeSystem/audit-event-type",
+                "rest",
+                "Restful Operation",
+            ),
+            subtype: [Coding {
+                system: "http://hl7.org/fhir/restful-interaction",
+                code: subtype,
+                display: None,
+            }],
+            action,
+            recorded: &access.recorded,
+            outcome,
+            outcome_desc: format!("HTTP {}", access.status),
+            source: Source {
+                observer: Who {
+                    display: Some(&access.observer),
+                    ..Who::default()
+                },
+                kind: [coding(
+                    "http://terminology.hl7.org/CodeSystem/security-source-type",
+                    "4",
+                    "Application Server",
+                )],
+            },
+            agent,
+            entity,
+            purpose_of_event: purpose,
+            meta: emergency.then_some(Meta {
+                tag: [coding(ACT_REASON, "BTG", "break the glass")],
+            }),
+        }
     }
-    // How many items the policy withheld: for investigators, never for clinicians.
-    entities.push(json!({
-        "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
-        "role": {"system": OBJECT_ROLE, "code": "13", "display": "Security Resource"},
-        "name": "withheld by policy",
-        "detail": [
-            {"type": "withheld-count", "valueString": access.withheld.to_string()},
-            {"type": "unjudged-count", "valueString": access.unjudged.to_string()}
-        ]
-    }));
-    let mut event = json!({
-        "resourceType": "AuditEvent",
-        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "Restful Operation"},
-        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": subtype}],
-        "action": action,
-        "recorded": access.recorded,
-        "outcome": outcome,
-        "outcomeDesc": format!("HTTP {}", access.status),
-        "source": {
-            "observer": {"display": access.observer},
-            "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4", "display": "Application Server"}]
-        },
-    });
-    // Moved in: `json!` would copy each of them (the returned resources' entities
-    // dominate an event).
-    event["agent"] = Value::Array(agents);
-    event["entity"] = Value::Array(entities);
-    if !purpose.is_empty() {
-        event["purposeOfEvent"] = Value::Array(purpose);
-    }
-    if access.requester.as_ref().is_some_and(|r| r.emergency) {
-        event["meta"] =
-            json!({"tag": [{"system": ACT_REASON, "code": "BTG", "display": "break the glass"}]});
-    }
-    event
 }
 
 #[cfg(test)]
@@ -243,6 +467,38 @@ mod tests {
             - audit_event(&access("search-type", 0)).to_string().len())
             / 50;
         assert!(per_record < 160, "{per_record} bytes per returned record");
+    }
+
+    #[test]
+    fn an_event_with_every_part_is_valid_r4_and_its_text_is_the_event() {
+        let mut full = access("search-type", 3);
+        full.requester = Some(Requester {
+            issuer: "https://idp.example".into(),
+            subject: "user-\"1\"".into(),
+            name: Some("Dr A Clinician".into()),
+            client_id: Some("ehr-1".into()),
+            token_id: Some("jti-1".into()),
+            role: Some("R8000".into()),
+            organisation: Some("RX1".into()),
+            purpose: Some("ETREAT".into()),
+            emergency: true,
+        });
+        full.partners = vec![PartnerOutcome {
+            ods_code: "RX1".into(),
+            status: "timeout".into(),
+        }];
+        full.withheld = 2;
+        let event = audit_event(&full);
+        fhir_codec::validate_r4_json(&event).unwrap();
+        assert_eq!(event["meta"]["tag"][0]["code"], "BTG");
+        assert_eq!(event["purposeOfEvent"][0]["coding"][0]["code"], "ETREAT");
+        let user = &event["agent"][2];
+        assert_eq!(user["who"]["display"], "Dr A Clinician");
+        assert_eq!(user["role"][0]["text"], "R8000 at RX1");
+        assert_eq!(user["policy"][0], "jti-1");
+        let text = audit_event_text(&full);
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), event);
+        assert_eq!(text, event.to_string(), "the same text, key order included");
     }
 
     #[test]

@@ -6,7 +6,7 @@ pub mod event;
 pub mod group_commit;
 pub mod query;
 
-pub use event::{Access, PartnerOutcome, Requester, audit_event};
+pub use event::{Access, PartnerOutcome, Requester, audit_event, audit_event_text};
 pub use group_commit::GroupCommit;
 
 use crate::store::{Store, StoreError, audit};
@@ -15,11 +15,10 @@ use crate::store::{Store, StoreError, audit};
 /// returns once it is committed (durably, shared with the events arriving with it):
 /// its sequence number.
 pub async fn record(writer: &GroupCommit, access: &Access) -> Result<i64, StoreError> {
-    let event = audit_event(access);
-    let keys = query::keys_of(&event);
+    let event = audit_event_text(access);
+    let keys = query::keys_for(access);
     let recorded_at = chrono::DateTime::parse_from_rfc3339(&access.recorded)
         .map_or_else(|_| crate::store::now_ms(), |t| t.timestamp_millis());
-    let event = event.to_string();
     let started = std::time::Instant::now();
     let written = writer
         .append(audit::NewEvent {

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::event::{Access, outcome_code};
 use crate::fhir::NhsNumber;
 use crate::fhir::date::{DateValue, Prefix, parse_range};
 use crate::store::audit::{AuditKeys, KeySearch};
@@ -111,6 +112,28 @@ impl AuditQuery {
     }
 }
 
+/// The keys of the event written for `access`, from `access` itself: the same as
+/// `keys_of` that event (a test holds them together), without reading it back.
+pub fn keys_for(access: &Access) -> AuditKeys {
+    let mut keys: AuditKeys = access
+        .patients
+        .iter()
+        .map(|nhs| ("patient".to_string(), nhs.clone()))
+        .collect();
+    if let Some(requester) = &access.requester {
+        let client = requester.client_id.as_deref().unwrap_or("unknown");
+        keys.push(("agent".into(), client.to_string()));
+        keys.push(("agent".into(), requester.subject.clone()));
+        if requester.emergency {
+            keys.push(("tag".into(), "BTG".into()));
+        }
+    }
+    keys.push(("outcome".into(), outcome_code(access.status).into()));
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 /// The keys an audit search finds `event` by: the same fields `AuditQuery::matches`
 /// reads (the patients it was about, every agent's identifier, its outcome and tags).
 pub fn keys_of(event: &Value) -> AuditKeys {
@@ -145,6 +168,8 @@ pub fn keys_of(event: &Value) -> AuditKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::{Requester, audit_event};
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn event() -> Value {
@@ -156,6 +181,58 @@ mod tests {
             "entity": [{"role": {"code": "1"}, "what": {"reference": "Patient/9990000018"}},
                        {"role": {"code": "4"}, "what": {"reference": "Observation/gp.1"}}]
         })
+    }
+
+    fn arbitrary_access() -> impl Strategy<Value = Access> {
+        let requester = proptest::option::of((
+            "[a-z\"-]{0,8}",
+            proptest::option::of("[a-z-]{1,6}"),
+            proptest::option::of("TREAT|ETREAT"),
+            proptest::option::of("R[0-9]{4}"),
+            proptest::option::of("[A-Z][0-9]{2}"),
+            proptest::option::of("[a-z ]{1,6}"),
+            any::<bool>(),
+        ));
+        (
+            "search-type|read|vread|create|update|operation|history-instance",
+            prop_oneof![Just(200u16), Just(201), Just(304), Just(403), Just(503)],
+            requester,
+            proptest::collection::vec("999[0-9]{7}", 0..3),
+            proptest::collection::vec("[A-Za-z]{1,8}/[a-z.-]{1,12}", 0..4),
+        )
+            .prop_map(
+                |(interaction, status, requester, patients, returned)| Access {
+                    interaction,
+                    status,
+                    requester: requester.map(
+                        |(subject, client_id, purpose, role, organisation, name, emergency)| {
+                            Requester {
+                                issuer: "https://idp.example".into(),
+                                subject,
+                                client_id,
+                                purpose,
+                                role,
+                                organisation,
+                                name,
+                                emergency,
+                                token_id: Some("jti-1".into()),
+                            }
+                        },
+                    ),
+                    patients,
+                    returned,
+                    ..Access::default()
+                },
+            )
+    }
+
+    proptest! {
+        /// The keys written with an event are taken from its access, not read back
+        /// from it; they must be the ones a search reading the event would find.
+        #[test]
+        fn the_keys_of_an_access_are_the_keys_of_its_event(access in arbitrary_access()) {
+            prop_assert_eq!(keys_for(&access), keys_of(&audit_event(&access)));
+        }
     }
 
     #[test]

@@ -119,18 +119,21 @@ pub async fn search_ids(
         ("_count".to_string(), locals.len().to_string()),
     ];
     let url = partner.url(type_name, &query);
-    let bundle = fetch_json(partner, &url, &FHIR_JSON, max_bytes)
+    let mut bundle = fetch_json(partner, &url, &FHIR_JSON, max_bytes)
         .await?
         .ok_or(PartnerFailure::HttpStatus(404))?;
     if bundle["resourceType"] != "Bundle" {
         return Err(PartnerFailure::Malformed("a FHIR Bundle"));
     }
-    Ok(bundle["entry"]
-        .as_array()
+    // Moved out of the parsed Bundle, not copied.
+    let entries = match bundle.get_mut("entry").map(Value::take) {
+        Some(Value::Array(entries)) => entries,
+        _ => Vec::new(),
+    };
+    Ok(entries
         .into_iter()
-        .flatten()
         .filter(|e| e["search"]["mode"].as_str().unwrap_or("match") == "match")
-        .map(|e| e["resource"].clone())
+        .map(|mut e| e["resource"].take())
         .filter(|r| r.is_object())
         .collect())
 }

@@ -113,7 +113,8 @@ pub async fn record(response: ServiceResponse, request_id: &str) -> ServiceRespo
     let discovery = req.path().ends_with("/metadata")
         || req.path().ends_with("/openapi.json")
         || req.path().contains("/.well-known/");
-    let notes = req.extensions().get::<Notes>().cloned().unwrap_or_default();
+    // Taken, not copied: nothing reads the notes after the event is made.
+    let notes = req.extensions_mut().remove::<Notes>().unwrap_or_default();
     let target = match req.query_string() {
         "" => req.path().to_string(),
         query => format!("{}?{query}", req.path()),
