@@ -518,17 +518,9 @@ async fn register_cost(database: &shcr_facade::config::DatabaseConfig, iteration
     started.elapsed().as_secs_f64() * 1000.0 / iterations as f64
 }
 
-/// Mean time per durable audit event (hash-chained, flushed, as every request
-/// writes), in ms: one at a time, and `together` at once sharing commits.
-async fn audit_cost(iterations: usize, together: usize) -> (f64, f64) {
-    let directory = tempfile::tempdir().expect("temp dir");
-    let database = shcr_facade::config::DatabaseConfig {
-        url: format!("sqlite://{}", directory.path().join("audit.db").display()),
-        ..Default::default()
-    };
-    let store = shcr_facade::store::Store::open(&database).expect("database");
-    let writer = Arc::new(shcr_facade::audit::GroupCommit::start(store).expect("writer"));
-    let access = Arc::new(shcr_facade::audit::Access {
+/// The access a bench search is audited as: a clinician's search returning 50 records.
+fn bench_access() -> shcr_facade::audit::Access {
+    shcr_facade::audit::Access {
         request_id: "loadgen".into(),
         method: "GET".into(),
         target: format!("/fhir/Observation?patient={BENCH_NHS}&_count=50"),
@@ -549,7 +541,41 @@ async fn audit_cost(iterations: usize, together: usize) -> (f64, f64) {
         partners: Vec::new(),
         withheld: 0,
         unjudged: 0,
-    });
+    }
+}
+
+/// Mean time to make a bench search's AuditEvent and its search keys, in ms: as the
+/// facade does (typed, written straight to text), and through a `serde_json::Value`
+/// tree that is then written and read for its keys.
+fn event_making_cost(iterations: u32) -> (f64, f64) {
+    let access = bench_access();
+    let started = Instant::now();
+    for _ in 0..iterations {
+        std::hint::black_box(shcr_facade::audit::audit_event_text(&access));
+        std::hint::black_box(shcr_facade::audit::query::keys_for(&access));
+    }
+    let typed = started.elapsed().as_secs_f64() * 1000.0 / iterations as f64;
+    let started = Instant::now();
+    for _ in 0..iterations {
+        let event = shcr_facade::audit::audit_event(&access);
+        std::hint::black_box(shcr_facade::audit::query::keys_of(&event));
+        std::hint::black_box(event.to_string());
+    }
+    let tree = started.elapsed().as_secs_f64() * 1000.0 / iterations as f64;
+    (typed, tree)
+}
+
+/// Mean time per durable audit event (hash-chained, flushed, as every request
+/// writes), in ms: one at a time, and `together` at once sharing commits.
+async fn audit_cost(iterations: usize, together: usize) -> (f64, f64) {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let database = shcr_facade::config::DatabaseConfig {
+        url: format!("sqlite://{}", directory.path().join("audit.db").display()),
+        ..Default::default()
+    };
+    let store = shcr_facade::store::Store::open(&database).expect("database");
+    let writer = Arc::new(shcr_facade::audit::GroupCommit::start(store).expect("writer"));
+    let access = Arc::new(bench_access());
     let started = Instant::now();
     for _ in 0..iterations {
         shcr_facade::audit::record(&writer, &access)
@@ -883,8 +909,9 @@ async fn main() {
     let register = register_cost(&stack.database, 2_000).await;
     let (resources, filter) = policy_cost(2_000).await;
     let (alone, shared) = audit_cost(2_000, 16).await;
+    let (typed, tree) = event_making_cost(20_000);
     println!(
-        "\nobjection register read: {register:.3} ms per request (SQLite)\npolicy filter: {filter:.3} ms per search of {resources} resources (classifier, labels, links)\naudit event, durable (SQLite synchronous = FULL, hash-chained, 50 returned ids): {alone:.3} ms one at a time; {shared:.3} ms each with 16 at once sharing commits"
+        "\nobjection register read: {register:.3} ms per request (SQLite)\npolicy filter: {filter:.3} ms per search of {resources} resources (classifier, labels, links)\naudit event, durable (SQLite synchronous = FULL, hash-chained, 50 returned ids): {alone:.3} ms one at a time; {shared:.3} ms each with 16 at once sharing commits\naudit event made, with its search keys (50 returned ids): {typed:.4} ms; through a serde_json::Value tree: {tree:.4} ms"
     );
 
     println!("\nlegacy mapping, per council record (Liquid, strict R4 parse, date check):");

@@ -212,6 +212,15 @@ pub(super) fn outcome_code(status: u16) -> &'static str {
     }
 }
 
+/// A v3-ActReason purpose (TREAT, ETREAT), as both the user and the event carry it.
+fn purpose_of_use(code: &str) -> [Concept<'_>; 1] {
+    [Concept::of(Coding {
+        system: ACT_REASON,
+        code,
+        display: None,
+    })]
+}
+
 const SYSTEM_OBJECT: Coding = coding(ENTITY_TYPE, "2", "System Object");
 
 impl<'a> AuditEvent<'a> {
@@ -223,17 +232,7 @@ impl<'a> AuditEvent<'a> {
             other => ("R", other),
         };
         let outcome = outcome_code(access.status);
-        let purpose = access
-            .requester
-            .as_ref()
-            .and_then(|r| r.purpose.as_deref())
-            .map(|code| {
-                [Concept::of(Coding {
-                    system: ACT_REASON,
-                    code,
-                    display: None,
-                })]
-            });
+        let purpose = access.requester.as_ref().and_then(|r| r.purpose.as_deref());
         let mut agent = vec![Agent {
             kind: Concept::of(coding(DCM, "110152", "Destination Role ID")),
             who: Who {
@@ -274,13 +273,7 @@ impl<'a> AuditEvent<'a> {
                     display: r.name.as_deref(),
                 },
                 requestor: true,
-                purpose_of_use: r.purpose.as_deref().map(|code| {
-                    [Concept::of(Coding {
-                        system: ACT_REASON,
-                        code,
-                        display: None,
-                    })]
-                }),
+                purpose_of_use: purpose.map(purpose_of_use),
                 role: r.role.as_deref().map(|role| {
                     [Concept {
                         coding: [Coding {
@@ -407,7 +400,7 @@ impl<'a> AuditEvent<'a> {
             },
             agent,
             entity,
-            purpose_of_event: purpose,
+            purpose_of_event: purpose.map(purpose_of_use),
             meta: emergency.then_some(Meta {
                 tag: [coding(ACT_REASON, "BTG", "break the glass")],
             }),
