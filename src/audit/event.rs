@@ -97,7 +97,7 @@ struct AuditEvent<'a> {
     meta: Option<Meta>,
 }
 
-#[derive(Serialize, Clone, Copy)]
+#[derive(Serialize)]
 struct Coding<'a> {
     system: &'a str,
     code: &'a str,

@@ -20,7 +20,7 @@ pub struct Head;
 
 /// Noted on the request by the handlers as the pipeline's stages hand on their
 /// results (never re-read from the rendered answer); read once the answer is ready.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 struct Notes {
     requester: Option<Requester>,
     /// `Type/id` of every resource returned.
