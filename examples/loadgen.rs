@@ -19,7 +19,9 @@
 //!    utime + stime over the 16-client run) next to the floor of the same work
 //!    (parsing the three partners' answers and writing the facade's answer with
 //!    serde_json, timed here in the same run), and this process's own CPU per
-//!    request (the partners and the clients, which share the cores);
+//!    request (the partners and the clients, which share the cores); and what
+//!    parsing the three answers within the facade's bounds on their shape costs,
+//!    in one pass as the facade does, and checking the bytes first as it did;
 //! 3. memory: the facade's RSS after warming up, and with `--soak-seconds N` after the
 //!    first minute of N seconds of 16-client load and at its end, with throughput,
 //!    RSS and the database's size minute by minute;
@@ -50,8 +52,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use shcr_facade::config::{Config, IssuerConfig, PolicyConfig};
+use shcr_facade::federation::exchange::parse_bounded_json;
 use shcr_facade::federation::legacy::mapping;
 use shcr_facade::fhir::ResourceType;
+use shcr_facade::fhir::shape::{ShapeLimits, check_json};
 use shcr_facade::policy::release::{Fetched, Link, LinkSource};
 use shcr_facade::policy::{Clearance, Policy};
 use shcr_facade::sim::issuer::{DevIssuer, TokenRequest};
@@ -604,9 +608,8 @@ async fn audit_cost(iterations: usize, together: usize) -> (f64, f64) {
     (alone, shared)
 }
 
-/// The floor of one search's work, in ms: parsing the three partners' answers and
-/// writing the facade's answer with serde_json, nothing else.
-async fn floor_cost(stack: &Stack, iterations: u32) -> f64 {
+/// The three partners' answers to the bench search, as the facade receives them.
+async fn partner_bodies(stack: &Stack) -> Vec<Vec<u8>> {
     let mut partner_bodies = Vec::new();
     for (partner, sim) in ["riverside-gp", "northgate-acute", "valley-community"]
         .iter()
@@ -625,8 +628,15 @@ async fn floor_cost(stack: &Stack, iterations: u32) -> f64 {
             .bytes()
             .await
             .expect("body");
-        partner_bodies.push(body);
+        partner_bodies.push(body.to_vec());
     }
+    partner_bodies
+}
+
+/// The floor of one search's work, in ms: parsing the three partners' answers and
+/// writing the facade's answer with serde_json, nothing else.
+async fn floor_cost(stack: &Stack, iterations: u32) -> f64 {
+    let partner_bodies = partner_bodies(stack).await;
     let answer = stack
         .client
         .get(format!(
@@ -648,6 +658,38 @@ async fn floor_cost(stack: &Stack, iterations: u32) -> f64 {
         std::hint::black_box(serde_json::to_vec(&answer).expect("written"));
     }
     started.elapsed().as_secs_f64() * 1000.0 / iterations as f64
+}
+
+/// The facade's parse of the three partners' answers within its bounds on their shape,
+/// in ms per search: in one pass, as it parses them, and as it did before, a check
+/// of the raw bytes and then serde_json's parse. The two take turns, eight rounds
+/// each, and each gives the median of its rounds (the machine's speed drifts).
+async fn bounded_parse_cost(stack: &Stack, iterations: u32) -> (f64, f64) {
+    let bodies = partner_bodies(stack).await;
+    let per_search = |parse: &dyn Fn(&[u8])| {
+        let started = Instant::now();
+        for _ in 0..iterations {
+            bodies.iter().for_each(|body| parse(body));
+        }
+        started.elapsed().as_secs_f64() * 1000.0 / iterations as f64
+    };
+    let one_pass = |body: &[u8]| {
+        std::hint::black_box(parse_bounded_json(body).expect("within bounds"));
+    };
+    let two_passes = |body: &[u8]| {
+        check_json(body, ShapeLimits::PARTNER_JSON).expect("within bounds");
+        std::hint::black_box(serde_json::from_slice::<Value>(body).expect("JSON"));
+    };
+    let (mut ones, mut twos) = (Vec::new(), Vec::new());
+    for _ in 0..8 {
+        ones.push(per_search(&one_pass));
+        twos.push(per_search(&two_passes));
+    }
+    let median = |mut rounds: Vec<f64>| {
+        rounds.sort_by(f64::total_cmp);
+        rounds[rounds.len() / 2]
+    };
+    (median(ones), median(twos))
 }
 
 /// `clients` clients searching for `seconds`: completed searches, req/s, p50, p99.
@@ -864,6 +906,10 @@ async fn main() {
         "this process (3 partners and the clients) CPU per search: {own_per_request:.3} ms; with the facade's, {:.3} ms of the machine's {} cores per search",
         own_per_request + cpu_per_request,
         std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let (one_pass, two_passes) = bounded_parse_cost(&stack, 250).await;
+    println!(
+        "the 3 partners' answers parsed within the facade's bounds on their shape: {one_pass:.3} ms in one pass; {two_passes:.3} ms checking the bytes, then parsing"
     );
     println!("facade RSS after warming up: {rss_warm:.1} MiB");
     let (events, per_event) = stack.audit_trail();

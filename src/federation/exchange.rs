@@ -9,7 +9,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::partner::{HOP_HEADER, Partner, PartnerFailure};
-use crate::fhir::shape::{ShapeError, ShapeLimits, check_json};
+use crate::fhir::shape::{BoundedJsonError, ShapeError, ShapeLimits, parse_json};
 
 /// One request to a partner: always a read (the facade writes nothing to partners).
 pub struct Exchange<'a> {
@@ -126,18 +126,15 @@ fn worth_resending(error: &reqwest::Error) -> bool {
     error.is_request() && !error.is_connect() && !error.is_timeout()
 }
 
-/// A partner's JSON body, parsed only if its shape is within the facade's bounds
-/// (nesting, element count): a hostile or broken partner cannot exhaust a worker's
-/// stack or memory.
+/// A partner's JSON body, parsed within the facade's bounds on its shape (nesting,
+/// element count), held as it is read: a hostile or broken partner cannot exhaust a
+/// worker's stack or memory.
 pub fn parse_bounded_json(body: &[u8]) -> Result<Value, PartnerFailure> {
-    match check_json(body, ShapeLimits::PARTNER_JSON) {
-        Ok(()) => {}
-        Err(ShapeError::TooDeep(_)) => {
-            return Err(PartnerFailure::Malformed(
-                "a JSON document within the facade's nesting bound",
-            ));
+    parse_json(body, ShapeLimits::PARTNER_JSON).map_err(|e| match e {
+        BoundedJsonError::Shape(ShapeError::TooDeep(_)) => {
+            PartnerFailure::Malformed("a JSON document within the facade's nesting bound")
         }
-        Err(ShapeError::TooManyElements(_)) => return Err(PartnerFailure::TooLarge),
-    }
-    serde_json::from_slice(body).map_err(|_| PartnerFailure::Malformed("a JSON document"))
+        BoundedJsonError::Shape(ShapeError::TooManyElements(_)) => PartnerFailure::TooLarge,
+        BoundedJsonError::Malformed => PartnerFailure::Malformed("a JSON document"),
+    })
 }

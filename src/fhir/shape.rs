@@ -1,5 +1,6 @@
-//! Bounds on the shape of a JSON or XML body, checked on the raw bytes before any
-//! parser sees them: how deeply it nests and how many elements it holds. Parsers
+//! Bounds on the shape of a JSON or XML body: how deeply it nests and how many
+//! elements it holds, checked on the raw bytes before any parser sees them or, for
+//! a partner's JSON, as the parser reads it (one pass over the bytes). Parsers
 //! and the code that walks what they build recurse once per level, so a body nested
 //! a few thousand levels deep (10 KB is enough) would exhaust a thread's stack, and a
 //! body of millions of tiny elements would exhaust memory. Clients' bodies and
@@ -36,6 +37,9 @@ impl ShapeLimits {
         max_elements: 1_000_000,
     };
 }
+
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
 
 /// Why a body was refused before parsing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -79,6 +83,155 @@ pub fn check_json(bytes: &[u8], limits: ShapeLimits) -> Result<(), ShapeError> {
         }
     }
     Ok(())
+}
+
+/// Why a JSON body was not parsed within its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BoundedJsonError {
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
+    #[error("the body is not a JSON document")]
+    Malformed,
+}
+
+/// Parses a JSON body, holding it to `limits` as it is read: the same bounds as
+/// `check_json` followed by a parse, in one pass over the bytes instead of two.
+/// What it builds is what `serde_json::from_slice` builds.
+pub fn parse_json(bytes: &[u8], limits: ShapeLimits) -> Result<Value, BoundedJsonError> {
+    let mut budget = Budget {
+        limits,
+        depth: 0,
+        elements: 0,
+        exceeded: None,
+    };
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    let parsed = Bounded(&mut budget)
+        .deserialize(&mut reader)
+        .and_then(|value| reader.end().map(|()| value));
+    match (parsed, budget.exceeded) {
+        (Ok(value), _) => Ok(value),
+        (Err(_), Some(exceeded)) => Err(exceeded.into()),
+        (Err(_), None) => Err(BoundedJsonError::Malformed),
+    }
+}
+
+/// What a body being parsed has used of its bounds.
+struct Budget {
+    limits: ShapeLimits,
+    depth: usize,
+    elements: usize,
+    exceeded: Option<ShapeError>,
+}
+
+impl Budget {
+    /// Counts one more value, at the current depth.
+    fn count<E: serde::de::Error>(&mut self) -> Result<(), E> {
+        self.elements += 1;
+        if self.elements > self.limits.max_elements {
+            return Err(self.refuse(ShapeError::TooManyElements(self.limits.max_elements)));
+        }
+        Ok(())
+    }
+
+    /// Goes one level down (into an object or array), before its contents are read.
+    fn descend<E: serde::de::Error>(&mut self) -> Result<(), E> {
+        self.depth += 1;
+        if self.depth > self.limits.max_depth {
+            return Err(self.refuse(ShapeError::TooDeep(self.limits.max_depth)));
+        }
+        Ok(())
+    }
+
+    fn refuse<E: serde::de::Error>(&mut self, exceeded: ShapeError) -> E {
+        self.exceeded = Some(exceeded);
+        E::custom(exceeded)
+    }
+}
+
+/// serde_json's own `Value` visitor, with the budget kept.
+struct Bounded<'a>(&'a mut Budget);
+
+/// The key under which serde_json hands a number over with `arbitrary_precision`
+/// (which fhirbolt turns on): an object of one entry, its digits as a string.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+impl<'de> DeserializeSeed<'de> for Bounded<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Bounded<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        self.0.count()?;
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        self.0.count()?;
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        self.0.count()?;
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        self.0.count()?;
+        Ok(Value::from(v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        self.0.count()?;
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        self.0.count()?;
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.0.count()?;
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.0.count()?;
+        self.0.descend()?;
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Bounded(&mut *self.0))? {
+            items.push(item);
+        }
+        self.0.depth -= 1;
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let Some(first) = map.next_key::<String>()? else {
+            self.0.count()?;
+            return Ok(Value::Object(Map::new()));
+        };
+        if first == NUMBER_TOKEN {
+            self.0.count()?;
+            let digits: String = map.next_value()?;
+            return digits
+                .parse::<Number>()
+                .map(Value::Number)
+                .map_err(serde::de::Error::custom);
+        }
+        self.0.count()?;
+        self.0.descend()?;
+        let mut object = Map::new();
+        let mut key = Some(first);
+        while let Some(name) = key {
+            // A repeated name keeps its first place and its last value, as serde_json does.
+            object.insert(name, map.next_value_seed(Bounded(&mut *self.0))?);
+            key = map.next_key::<String>()?;
+        }
+        self.0.depth -= 1;
+        Ok(Value::Object(object))
+    }
 }
 
 /// Checks an XML body's element nesting and count. Comments, processing
@@ -145,6 +298,7 @@ fn tag_end(rest: &[u8]) -> (usize, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const SMALL: ShapeLimits = ShapeLimits {
         max_depth: 4,
@@ -168,6 +322,114 @@ mod tests {
         );
         let deep = "[".repeat(1500) + &"]".repeat(1500);
         assert!(check_json(deep.as_bytes(), ShapeLimits::CLIENT_JSON).is_err());
+    }
+
+    /// As parsed by serde_json itself (bounds aside).
+    fn plain(bytes: &[u8]) -> Option<Value> {
+        serde_json::from_slice(bytes).ok()
+    }
+
+    #[test]
+    fn a_json_body_parses_as_serde_json_parses_it() {
+        let body = br#"{"resourceType": "Observation", "id": "a", "valueQuantity":
+            {"value": 1.50, "comparator": null}, "x": [1e3, -0.0, 12345678901234567890123,
+            true, false, "\u00e9\"\\", [], {}], "id": "b", "z": {"y": [[{"w": 0}]]}}"#;
+        let parsed = parse_json(body, SMALL_WIDE).expect("within bounds");
+        assert_eq!(Some(&parsed), plain(body).as_ref());
+        // Decimals keep their digits; a repeated name keeps its first place, last value.
+        assert_eq!(
+            serde_json::to_string(&parsed).unwrap(),
+            serde_json::to_string(&plain(body).unwrap()).unwrap()
+        );
+        assert!(serde_json::to_string(&parsed).unwrap().contains("1.50"));
+        assert_eq!(parsed["id"], "b");
+        assert_eq!(parsed.as_object().unwrap().keys().nth(1).unwrap(), "id");
+    }
+
+    const SMALL_WIDE: ShapeLimits = ShapeLimits {
+        max_depth: 8,
+        max_elements: 1_000,
+    };
+
+    #[test]
+    fn a_json_body_past_its_bounds_or_malformed_is_refused_as_such() {
+        let nested = |n: usize| "[".repeat(n) + &"]".repeat(n);
+        // The same depth bound as the check on raw bytes.
+        for n in [4, 5] {
+            assert_eq!(
+                parse_json(nested(n).as_bytes(), SMALL)
+                    .err()
+                    .map(|e| e.to_string()),
+                check_json(nested(n).as_bytes(), SMALL)
+                    .err()
+                    .map(|e| e.to_string()),
+            );
+        }
+        assert_eq!(
+            parse_json(br#"{"a": [{"b": [[1]]}]}"#, SMALL),
+            Err(ShapeError::TooDeep(4).into())
+        );
+        // A number is not a level, however serde_json hands it over.
+        assert!(parse_json(br#"{"a": [{"b": [1.5]}]}"#, SMALL).is_ok());
+        assert_eq!(
+            parse_json(b"[1,2,3,4,5,6,7,8,9,10,11]", SMALL),
+            Err(ShapeError::TooManyElements(10).into())
+        );
+        for malformed in [
+            &b"{\"a\": }"[..],
+            b"[1,2",
+            b"{} {}",
+            b"",
+            b"nul",
+            b"{\"a\" 1}",
+        ] {
+            assert_eq!(
+                parse_json(malformed, SMALL_WIDE),
+                Err(BoundedJsonError::Malformed)
+            );
+        }
+        // Refused before the stack is at risk.
+        let attack = nested(100_000);
+        assert_eq!(
+            parse_json(attack.as_bytes(), ShapeLimits::PARTNER_JSON),
+            Err(ShapeError::TooDeep(64).into())
+        );
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            "-?(0|[1-9][0-9]{0,2})\\.[0-9]{1,4}".prop_map(|d| serde_json::from_str(&d).unwrap()),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec(("[a-z\"]{0,4}", inner), 0..6)
+                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn what_serde_json_parses_within_bounds_is_parsed_the_same(value in json_value()) {
+            let body = serde_json::to_vec(&value).unwrap();
+            prop_assert_eq!(parse_json(&body, ShapeLimits::PARTNER_JSON), Ok(value));
+        }
+
+        #[test]
+        fn any_bytes_parse_exactly_when_serde_json_parses_them(
+            body in proptest::collection::vec(proptest::sample::select(
+                b"{}[]:,\" \\tn1.-e0ax".to_vec()), 0..40)
+        ) {
+            prop_assert_eq!(
+                parse_json(&body, ShapeLimits::PARTNER_JSON).ok(),
+                plain(&body)
+            );
+        }
     }
 
     #[test]
