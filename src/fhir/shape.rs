@@ -6,6 +6,9 @@
 //! body of millions of tiny elements would exhaust memory. Clients' bodies and
 //! partners' answers are both held to these bounds.
 
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
 /// How large a body may be, in shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShapeLimits {
@@ -37,9 +40,6 @@ impl ShapeLimits {
         max_elements: 1_000_000,
     };
 }
-
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
 
 /// Why a body was refused before parsing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -148,7 +148,7 @@ impl Budget {
     }
 }
 
-/// serde_json's own `Value` visitor, with the budget kept.
+/// Builds what serde_json's own `Value` visitor builds, spending the budget as it goes.
 struct Bounded<'a>(&'a mut Budget);
 
 /// The key under which serde_json hands a number over with `arbitrary_precision`
@@ -209,7 +209,10 @@ impl<'de> Visitor<'de> for Bounded<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let Some(first) = map.next_key::<String>()? else {
+            // An empty object is a level, as `check_json` counts it.
             self.0.count()?;
+            self.0.descend()?;
+            self.0.depth -= 1;
             return Ok(Value::Object(Map::new()));
         };
         if first == NUMBER_TOKEN {
@@ -368,6 +371,14 @@ mod tests {
         assert_eq!(
             parse_json(br#"{"a": [{"b": [[1]]}]}"#, SMALL),
             Err(ShapeError::TooDeep(4).into())
+        );
+        assert_eq!(
+            parse_json(br#"[[[[{}]]]]"#, SMALL),
+            Err(ShapeError::TooDeep(4).into())
+        );
+        assert_eq!(
+            check_json(br#"[[[[{}]]]]"#, SMALL),
+            Err(ShapeError::TooDeep(4))
         );
         // A number is not a level, however serde_json hands it over.
         assert!(parse_json(br#"{"a": [{"b": [1.5]}]}"#, SMALL).is_ok());
