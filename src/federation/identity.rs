@@ -11,10 +11,14 @@ use serde_json::Value;
 
 use crate::fhir::NhsNumber;
 use crate::fhir::nhs_number::NHS_NUMBER_SYSTEM;
-use crate::store::{Store, StoreError, links, now_ms};
+use crate::store::{AnyConnection, Store, StoreError, links, now_ms};
 
 /// Local patient ids a partner holds for one NHS number (empty: not known there).
 pub type LocalIds = Vec<String>;
+
+/// The fresh links of one NHS number, by partner id: where its records are gathered
+/// from without asking the partner who the patient is.
+pub type Known = HashMap<String, LocalIds>;
 
 #[derive(Clone)]
 pub struct PatientLinks {
@@ -31,17 +35,27 @@ impl PatientLinks {
         now_ms() - self.ttl.as_millis() as i64
     }
 
-    /// Fresh links of `nhs`, by partner id.
-    pub async fn known(&self, nhs: &NhsNumber) -> Result<HashMap<String, LocalIds>, StoreError> {
+    /// `alongside`'s answer and the fresh links of `nhs`, read in one trip to the
+    /// database: a request that needs both (the objection register, then these)
+    /// waits for one blocking call instead of two.
+    pub async fn known_alongside<T: Send + 'static>(
+        &self,
+        nhs: &NhsNumber,
+        alongside: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<(T, Known), StoreError> {
         let (nhs, since) = (nhs.to_string(), self.fresh_since());
-        let found = self
+        let (answer, found) = self
             .store
-            .run(move |conn| links::fresh_links(conn, &nhs, since))
+            .run(move |conn| {
+                let answer = alongside(conn)?;
+                Ok((answer, links::fresh_links(conn, &nhs, since)?))
+            })
             .await?;
-        Ok(found
+        let known = found
             .into_iter()
             .map(|l| (l.partner_id, l.local_ids))
-            .collect())
+            .collect();
+        Ok((answer, known))
     }
 
     /// Records what partners answered, `(NHS number, partner id, local ids)`, in one

@@ -37,10 +37,10 @@ use crate::fhir::search::registry::ParamKind;
 use crate::fhir::search::value::{ReferenceValue, SearchValue};
 use crate::fhir::search::{Criterion, NHS_NUMBER_SYSTEM, SearchRequest};
 use crate::fhir::{NhsNumber, ResourceType, id::split_facade_id};
-use crate::store::StoreError;
+use crate::store::{AnyConnection, StoreError};
 use credentials::Credentials;
 use fan_out::{Answered, ask_each, bounded};
-use identity::{LocalIds, PatientLinks, nhs_number_of};
+use identity::{Known, LocalIds, PatientLinks, nhs_number_of};
 use legacy::PartnerMappings;
 use linked::PatientIds;
 use partner::{ExchangeLimits, Partner, PartnerFailure};
@@ -205,20 +205,31 @@ impl Federation {
         RequestScope::new(Instant::now() + self.deadline, on_behalf_of)
     }
 
+    /// The fresh links of `nhs` that `gather_clinical` starts from, read in the same
+    /// trip to the database as `alongside` (see `PatientLinks::known_alongside`).
+    pub async fn known_alongside<T: Send + 'static>(
+        &self,
+        nhs: &NhsNumber,
+        alongside: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<(T, Known), StoreError> {
+        self.links.known_alongside(nhs, alongside).await
+    }
+
     /// Clinical resources of `types` for one patient, from every partner that holds
-    /// the patient. `query` gives each partner's translated query (None: don't ask);
-    /// `order`, the order a search's page is shown in (see `ordered`).
-    /// Fails, before any partner is asked, if the patient links cannot be read.
+    /// the patient, starting from what is `known` of their ids there (a partner not
+    /// in it is asked who the patient is). `query` gives each partner's translated
+    /// query (None: don't ask); `order`, the order a search's page is shown in (see
+    /// `ordered`). Fails if the links learnt cannot be written.
     pub async fn gather_clinical(
         &self,
         nhs: &NhsNumber,
+        known: Known,
         types: &[ResourceType],
         query: impl Fn(&Partner, ResourceType, &LocalIds) -> Option<Vec<(String, String)>>,
         order: Option<&ordered::PageOrder>,
         scope: &RequestScope,
     ) -> Result<Gathered, StoreError> {
         scope.expect(types.iter().copied());
-        let known = self.links.known(nhs).await?;
         let consulted = self
             .partners
             .iter()

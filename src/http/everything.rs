@@ -10,7 +10,7 @@ use super::links::{PartnerLinks, release};
 use super::read::read_patient;
 use super::respond::{Output, is_strict, query_pairs};
 use super::searchset::{PageRequest, searchset};
-use super::{AppState, Viewer, admit, audit, permit_clinical, principal};
+use super::{AppState, Viewer, admit_to_gather, audit, permit_clinical, principal};
 use crate::auth::scopes::Interaction;
 use crate::federation::everything_query;
 use crate::fhir::outcome::Issue;
@@ -37,9 +37,9 @@ async fn run(
     permit_clinical(&principal, ResourceType::patient(), Interaction::Read)?;
     let nhs = NhsNumber::parse(id).map_err(|_| ApiError::NotFound(format!("Patient/{id}")))?;
     audit::note_patients(req, [&nhs]);
-    if !admit(state, &principal, &nhs).await? {
+    let Some(known) = admit_to_gather(state, &principal, &nhs).await? else {
         return Err(ApiError::NotFound(format!("Patient/{nhs}")));
-    }
+    };
     let target = format!("Patient/{nhs}/$everything");
     let format_param = pairs
         .iter()
@@ -123,7 +123,7 @@ async fn run(
         },
         state
             .federation
-            .gather_clinical(&nhs, &clinical, everything_query, None, scope)
+            .gather_clinical(&nhs, known, &clinical, everything_query, None, scope)
     );
     let mut candidates = Vec::new();
     match patient? {

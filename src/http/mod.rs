@@ -34,10 +34,12 @@ use crate::auth::{Authenticator, PURPOSE_OF_USE_HEADER};
 use crate::config::CohortConfig;
 use crate::federation::Federation;
 use crate::federation::cursor::PageSealer;
+use crate::federation::identity::Known;
 use crate::federation::scope::{OnBehalfOf, RequestScope};
 use crate::fhir::search::PageLimits;
 use crate::fhir::{NhsNumber, ResourceType};
 use crate::policy::access::{Grant, Purpose, objection_applies, permit, permit_patient};
+use crate::policy::objection::objects_in;
 use crate::policy::{Clearance, Policy};
 use crate::store::Store;
 
@@ -177,7 +179,43 @@ pub async fn admit(
     nhs: &NhsNumber,
 ) -> Result<bool, ApiError> {
     permit_patient(principal, nhs)?;
-    if hidden_by_objection(state, principal, nhs).await? {
+    let hidden = hidden_by_objection(state, principal, nhs).await?;
+    in_cohort(state, principal, nhs, hidden).await
+}
+
+/// `admit`, for a request that goes on to gather the patient's records: the objection
+/// register and what is known of the patient's ids at each partner are read in one
+/// trip to the database, before any partner is asked. `None` if they are outside
+/// the cohort.
+pub async fn admit_to_gather(
+    state: &AppState,
+    principal: &Principal,
+    nhs: &NhsNumber,
+) -> Result<Option<Known>, ApiError> {
+    permit_patient(principal, nhs)?;
+    let applies = objection_applies(principal, state.emergency_sees_past_objection);
+    let patient = nhs.clone();
+    let (hidden, known) = state
+        .federation
+        .known_alongside(nhs, move |conn| match applies {
+            true => objects_in(conn, &patient),
+            false => Ok(false),
+        })
+        .await?;
+    Ok(in_cohort(state, principal, nhs, hidden)
+        .await?
+        .then_some(known))
+}
+
+/// Once the register is read: 403 if an objection hides the patient; otherwise
+/// whether they are in the cohort (asked of the partners only if one is set).
+async fn in_cohort(
+    state: &AppState,
+    principal: &Principal,
+    nhs: &NhsNumber,
+    hidden: bool,
+) -> Result<bool, ApiError> {
+    if hidden {
         return Err(ApiError::Objection);
     }
     if !state.cohort.is_active() {

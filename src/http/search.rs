@@ -9,9 +9,12 @@ use super::includes::IncludePlan;
 use super::links::{PartnerLinks, release};
 use super::respond::{Output, is_strict, query_pairs};
 use super::searchset::{PageLink, PageRequest, searchset};
-use super::{AppState, Viewer, admit, audit, hidden_by_objection, permit_clinical, principal};
+use super::{
+    AppState, Viewer, admit_to_gather, audit, hidden_by_objection, permit_clinical, principal,
+};
 use crate::auth::scopes::Interaction;
 use crate::federation::clinical_query;
+use crate::federation::identity::Known;
 use crate::fhir::ResourceType;
 use crate::fhir::patient::merge;
 use crate::fhir::search::matcher::matches_all;
@@ -124,11 +127,14 @@ async fn search(
             .chain(request.named_patients().iter().flatten()),
     );
 
-    // An objection is checked before any partner is asked; a patient outside the
-    // cohort is not found.
-    let outside_cohort = match &request.patient {
-        Some(nhs) => !admit(state, &principal, nhs).await?,
-        None => false,
+    // An objection is checked before any partner is asked (the patient's partner
+    // links read with it); a patient outside the cohort is not found.
+    let (outside_cohort, known) = match &request.patient {
+        Some(nhs) => match admit_to_gather(state, &principal, nhs).await? {
+            Some(known) => (false, known),
+            None => (true, Known::default()),
+        },
+        None => (false, Known::default()),
     };
     for nhs in request.named_patients().iter().flatten() {
         permit_patient(&principal, nhs)?;
@@ -150,6 +156,7 @@ async fn search(
                 .federation
                 .gather_clinical(
                     nhs,
+                    known,
                     &[resource_type],
                     |partner, _, ids| clinical_query(&request, partner, ids),
                     order.as_ref(),

@@ -8,7 +8,7 @@ use crate::fhir::NhsNumber;
 use crate::fhir::nhs_number::NHS_NUMBER_SYSTEM;
 use crate::fhir::outcome::Issue;
 use crate::store::objections::ObjectionVersion;
-use crate::store::{Store, StoreError, objections};
+use crate::store::{AnyConnection, Store, StoreError, objections};
 
 use super::POLICY_OUTCOME_SYSTEM;
 
@@ -174,10 +174,14 @@ pub fn hides(status: &str) -> bool {
 
 /// Is the patient hidden by an objection now? Read from the register every time.
 pub async fn objects(store: &Store, nhs: &NhsNumber) -> Result<bool, StoreError> {
-    let nhs = nhs.to_string();
-    let current = store
-        .run(move |conn| objections::current(conn, &nhs))
-        .await?;
+    let nhs = nhs.clone();
+    store.run(move |conn| objects_in(conn, &nhs)).await
+}
+
+/// `objects`, on a connection already held (to read the register in the same trip
+/// to the database as something else).
+pub fn objects_in(conn: &mut AnyConnection, nhs: &NhsNumber) -> Result<bool, StoreError> {
+    let current = objections::current(conn, nhs.as_str())?;
     Ok(current.is_some_and(|v| hides(&v.status)))
 }
 
