@@ -6,10 +6,10 @@
 //!
 //! Starts three simulated partners (examples/data plus a bench patient with 17
 //! observations at each) that answer after a fixed latency L, in this process, and
-//! the facade as its own process (`target/release/shcr-facade serve`, 2 workers, an
-//! SQLite database in a temporary directory, every commit flushed to disk), so that
-//! its CPU time and memory can be read from /proc apart from the partners' and the
-//! client's. Then:
+//! the facade as its own process (`target/release/shcr-facade serve`, two workers
+//! per CPU as by default, an SQLite database in a temporary directory, every commit
+//! flushed to disk), so that its CPU time and memory can be read from /proc apart
+//! from the partners' and the client's. Then:
 //!
 //! 1. latency: for each L, `--requests` sequential 3-partner Observation searches;
 //!    p50/p99 next to a direct call to one partner with the same L (the floor);
@@ -320,7 +320,8 @@ fn facade_binary() -> PathBuf {
 async fn start(latency_ms: u64) -> Stack {
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut config = Config::load(Some(&examples.join("shcr.toml"))).expect("example config");
-    config.server.workers = 2;
+    // As deployed by default: two workers per CPU.
+    config.server.workers = 0;
     let database = tempfile::tempdir().expect("temp dir");
     config.database.url = format!("sqlite://{}", database.path().join("shcr.db").display());
     // The three FHIR partners, as in every earlier run, so that figures compare.

@@ -42,7 +42,7 @@ pub struct ServerConfig {
     pub port: u16,
     /// The FHIR base clients see (for fullUrl and links); defaults to http://host:port/fhir.
     pub public_base_url: Option<String>,
-    /// HTTP worker threads; 0 means one per CPU.
+    /// HTTP worker threads; 0 means two per CPU (see `lib.rs`).
     pub workers: usize,
     /// Largest request body accepted (POST _search), in bytes.
     pub max_body_bytes: usize,

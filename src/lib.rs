@@ -119,8 +119,11 @@ pub fn server(config: Config, listener: TcpListener) -> std::io::Result<(Server,
     );
     let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let capability_statement = Arc::new(fhir::capability::capability_statement(&base, &started));
+    // A connection stays on the worker that accepted it, and a worker busy with one
+    // request's records holds up the partner answers of its others while a core may
+    // be idle: two workers per CPU let the kernel give that core to another.
     let workers = match config.server.workers {
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        0 => 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
     let policy = Arc::new(policy::Policy::new(&config.policy).map_err(|problems| {
