@@ -32,9 +32,9 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::fhir::compartment;
-use crate::fhir::reference::{PartnerContext, to_facade_form};
+use crate::fhir::reference::{PartnerContext, origin_tag, to_facade_form};
 use crate::fhir::search::registry::ParamKind;
-use crate::fhir::search::value::{ReferenceValue, SearchValue};
+use crate::fhir::search::value::SearchValue;
 use crate::fhir::search::{Criterion, NHS_NUMBER_SYSTEM, SearchRequest};
 use crate::fhir::{NhsNumber, ResourceType, id::split_facade_id};
 use crate::store::{AnyConnection, StoreError};
@@ -532,7 +532,7 @@ impl Federation {
                 patients.insert(patient.to_string(), nhs.clone());
                 Vec::new()
             }
-            _ => patient_references(&resource, resource_type),
+            _ => compartment::patient_ids(&resource, resource_type),
         };
         for local in &references {
             let nhs = self.nhs_number_at(partner, scope, local).await?;
@@ -617,7 +617,7 @@ impl Federation {
         PartnerContext {
             partner_id: &partner.id,
             partner_name: &partner.name,
-            ods_code: &partner.ods_code,
+            origin: origin_tag(&partner.ods_code, &partner.name),
             base_url: partner.base_url.as_str(),
             patients,
         }
@@ -639,7 +639,7 @@ impl Federation {
                 report.rejected.wrong_type += 1;
                 continue;
             }
-            let refs = patient_references(&resource, resource_type);
+            let refs = compartment::patient_ids(&resource, resource_type);
             if refs.is_empty() || !refs.iter().all(|r| patients.contains_key(r)) {
                 report.rejected.other_patient += 1;
                 continue;
@@ -700,16 +700,6 @@ fn ids_of(patients: &[Value]) -> LocalIds {
     patients
         .iter()
         .filter_map(|p| p["id"].as_str().map(str::to_string))
-        .collect()
-}
-
-/// The local patient ids a clinical resource names through its compartment
-/// parameters (its subject, and a performer or asserter who is a patient).
-fn patient_references(resource: &Value, resource_type: ResourceType) -> Vec<String> {
-    compartment::patient_references(resource, resource_type)
-        .into_iter()
-        .filter_map(|r| ReferenceValue::parse(r).ok())
-        .map(|r| r.id)
         .collect()
 }
 

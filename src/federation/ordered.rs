@@ -73,7 +73,7 @@ fn sort_param(resource_type: ResourceType, sort: SortOrder) -> Option<&'static P
     if sort.field != SortField::Date {
         return None;
     }
-    match Registry::get().sort_dates(resource_type).as_slice() {
+    match Registry::get().sort_dates(resource_type) {
         [one] if one.kind == ParamKind::Date => Some(one),
         _ => None,
     }

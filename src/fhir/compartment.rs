@@ -9,19 +9,17 @@ use super::search::registry::Registry;
 use super::search::value::ReferenceValue;
 use super::{NhsNumber, ResourceType};
 
-/// Every `Patient` reference the record makes through its compartment parameters,
-/// as written (`Patient/{id}`): all must be the one patient for the record to be
-/// theirs.
-pub fn patient_references(resource: &Value, resource_type: ResourceType) -> Vec<&str> {
+/// The local id of every `Patient` the record refers to through its compartment
+/// parameters (`Patient/{id}`, relative or absolute): all must be the one patient
+/// for the record to be theirs.
+pub fn patient_ids(resource: &Value, resource_type: ResourceType) -> Vec<String> {
     Registry::get()
         .compartment(resource_type)
-        .into_iter()
+        .iter()
         .flat_map(|param| nodes(resource, &param.paths))
-        .filter_map(|node| node["reference"].as_str())
-        .filter(|reference| {
-            ReferenceValue::parse(reference)
-                .is_ok_and(|r| r.resource_type.as_deref() == Some(ResourceType::patient().as_str()))
-        })
+        .filter_map(|node| ReferenceValue::parse(node["reference"].as_str()?).ok())
+        .filter(|r| r.resource_type.as_deref() == Some(ResourceType::patient().as_str()))
+        .map(|r| r.id)
         .collect()
 }
 
@@ -81,8 +79,8 @@ mod tests {
             "subject": {"reference": "Patient/p1"},
             "performer": [{"reference": "Patient/p2"}, {"reference": "Practitioner/d"}]});
         assert_eq!(
-            patient_references(&observation, ResourceType::named("Observation")),
-            ["Patient/p1", "Patient/p2"],
+            patient_ids(&observation, ResourceType::named("Observation")),
+            ["p1", "p2"],
             "the performer is in the compartment too"
         );
     }

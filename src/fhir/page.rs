@@ -70,7 +70,7 @@ impl Entry {
 pub fn clinical_date(resource: &Value, resource_type: ResourceType) -> Option<i64> {
     Registry::get()
         .sort_dates(resource_type)
-        .into_iter()
+        .iter()
         .find_map(|def| {
             nodes(resource, &def.paths)
                 .into_iter()

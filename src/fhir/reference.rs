@@ -13,7 +13,8 @@ use super::{NhsNumber, ODS_ORGANISATION_SYSTEM, ResourceType};
 pub struct PartnerContext<'a> {
     pub partner_id: &'a str,
     pub partner_name: &'a str,
-    pub ods_code: &'a str,
+    /// The `meta.tag` naming the partner (see `origin_tag`), made once for all its records.
+    pub origin: Value,
     pub base_url: &'a str,
     /// The partner's local patient ids and the NHS number each stands for.
     pub patients: &'a HashMap<String, NhsNumber>,
@@ -58,7 +59,7 @@ fn tag_origin(resource: &mut Value, ctx: &PartnerContext) {
         meta.shift_remove("source");
         let tags = meta.entry("tag").or_insert_with(|| json!([]));
         if let Some(tags) = tags.as_array_mut() {
-            tags.push(origin_tag(ctx.ods_code, ctx.partner_name));
+            tags.push(ctx.origin.clone());
         }
     }
 }
@@ -150,7 +151,7 @@ mod tests {
         PartnerContext {
             partner_id: "gp",
             partner_name: "Riverside GP",
-            ods_code: "A81001",
+            origin: origin_tag("A81001", "Riverside GP"),
             base_url: "http://127.0.0.1:9/fhir",
             patients,
         }

@@ -122,6 +122,11 @@ impl ResourceType {
             .unwrap_or_else(|_| panic!("{name} is not a served type"))
     }
 
+    /// Where the type stands among `all()`: for tables kept per type.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
     fn def(self) -> &'static TypeDef {
         &types().defs[self.0 as usize]
     }

@@ -9,7 +9,9 @@
 //! that the facade does not know. A record that fails any of them is released
 //! without the claim, never with a claim that might be false.
 
-use serde_json::{Value, json};
+use std::sync::LazyLock;
+
+use serde_json::{Map, Value};
 
 use super::NhsNumber;
 use super::nhs_number::NHS_NUMBER_SYSTEM;
@@ -48,28 +50,44 @@ const PROFILED: [&str; 17] = [
 
 /// The UK Core profile for a type, if UK Core has one.
 pub fn profile_for(resource_type: &str) -> Option<String> {
-    PROFILED
-        .contains(&resource_type)
-        .then(|| format!("{PROFILE_BASE}{resource_type}"))
+    profile_url(resource_type).map(str::to_string)
+}
+
+/// The same, written once per type: `declare` runs on every record released.
+fn profile_url(resource_type: &str) -> Option<&'static str> {
+    static URLS: LazyLock<Vec<String>> = LazyLock::new(|| {
+        PROFILED
+            .iter()
+            .map(|t| format!("{PROFILE_BASE}{t}"))
+            .collect()
+    });
+    let index = PROFILED.iter().position(|t| *t == resource_type)?;
+    Some(URLS[index].as_str())
 }
 
 /// Adds the UK Core profile to `meta.profile` if the record meets it.
 pub fn declare(resource: &mut Value) {
-    let Some(profile) = resource["resourceType"].as_str().and_then(profile_for) else {
+    let Some(profile) = resource["resourceType"].as_str().and_then(profile_url) else {
         return;
     };
     if !meets(resource) {
         return;
     }
-    let meta = &mut resource["meta"];
-    if !meta.is_object() {
-        *meta = json!({});
+    let Some(object) = resource.as_object_mut() else {
+        return;
+    };
+    if !object.get("meta").is_some_and(Value::is_object) {
+        object.insert("meta".into(), Value::Object(Map::new()));
     }
-    let profiles = meta["profile"].as_array_mut();
-    match profiles {
-        Some(list) if list.iter().any(|p| p == profile.as_str()) => {}
-        Some(list) => list.push(json!(profile)),
-        None => meta["profile"] = json!([profile]),
+    let Some(meta) = object.get_mut("meta").and_then(Value::as_object_mut) else {
+        return;
+    };
+    match meta.get_mut("profile").and_then(Value::as_array_mut) {
+        Some(list) if list.iter().any(|p| p == profile) => {}
+        Some(list) => list.push(Value::from(profile)),
+        None => {
+            meta.insert("profile".into(), Value::Array(vec![Value::from(profile)]));
+        }
     }
 }
 
@@ -127,6 +145,7 @@ fn has_unknown_uk_core_extension(node: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn patient(identifier: Value) -> Value {
         json!({"resourceType": "Patient", "id": "9000000009", "identifier": [identifier]})

@@ -55,6 +55,10 @@ impl ParamDef {
 
 pub struct Registry {
     by_type: HashMap<(ResourceType, String), ParamDef>,
+    /// What every record's judging and sorting asks of its type, found once (by
+    /// `ResourceType::index`): its compartment's parameters and its sort dates.
+    compartments: Vec<Vec<ParamDef>>,
+    sort_dates: Vec<Vec<ParamDef>>,
 }
 
 impl Registry {
@@ -77,37 +81,50 @@ impl Registry {
 
     /// The parameters naming a record's patient (the Patient compartment), its own
     /// patient's first.
-    pub fn compartment(&self, resource_type: ResourceType) -> Vec<&ParamDef> {
-        resource_type
-            .compartment_params()
-            .iter()
-            .filter_map(|code| self.lookup(resource_type, code))
-            .collect()
+    pub fn compartment(&self, resource_type: ResourceType) -> &[ParamDef] {
+        &self.compartments[resource_type.index()]
     }
 
     /// The parameter naming the patient a record is about.
     pub fn patient_param(&self, resource_type: ResourceType) -> Option<&ParamDef> {
-        self.compartment(resource_type).into_iter().next()
+        self.compartment(resource_type).first()
     }
 
     /// The date parameters a record of this type sorts by, the first that gives a
     /// date winning: `date` where the type has it, else its other date parameters in
     /// the order `search-parameters.json` defines them (Condition: onset-date, then
     /// recorded-date). None for Patient and directory records (meta.lastUpdated).
-    pub fn sort_dates(&self, resource_type: ResourceType) -> Vec<&ParamDef> {
+    pub fn sort_dates(&self, resource_type: ResourceType) -> &[ParamDef] {
+        &self.sort_dates[resource_type.index()]
+    }
+
+    fn find_compartment(
+        by_type: &HashMap<(ResourceType, String), ParamDef>,
+        resource_type: ResourceType,
+    ) -> Vec<ParamDef> {
+        resource_type
+            .compartment_params()
+            .iter()
+            .filter_map(|code| by_type.get(&(resource_type, code.clone())).cloned())
+            .collect()
+    }
+
+    fn find_sort_dates(
+        by_type: &HashMap<(ResourceType, String), ParamDef>,
+        resource_type: ResourceType,
+    ) -> Vec<ParamDef> {
         if !resource_type.is_clinical() {
             return Vec::new();
         }
-        if let Some(date) = self.lookup(resource_type, "date") {
-            return vec![date];
+        if let Some(date) = by_type.get(&(resource_type, "date".to_string())) {
+            return vec![date.clone()];
         }
-        let mut dates: Vec<&ParamDef> = self
-            .by_type
+        let mut dates: Vec<ParamDef> = by_type
             .iter()
             .filter(|((t, code), d)| {
                 *t == resource_type && d.kind == ParamKind::Date && !code.starts_with('_')
             })
-            .map(|(_, d)| d)
+            .map(|(_, d)| d.clone())
             .collect();
         dates.sort_by_key(|d| d.order);
         dates
@@ -212,7 +229,20 @@ impl Registry {
                 }
             }
         }
-        Ok(Registry { by_type })
+        let per_type = |find: fn(&_, ResourceType) -> Vec<ParamDef>| {
+            let mut found = vec![Vec::new(); ResourceType::all().len()];
+            for t in ResourceType::all() {
+                found[t.index()] = find(&by_type, *t);
+            }
+            found
+        };
+        let compartments = per_type(Registry::find_compartment);
+        let sort_dates = per_type(Registry::find_sort_dates);
+        Ok(Registry {
+            by_type,
+            compartments,
+            sort_dates,
+        })
     }
 }
 
