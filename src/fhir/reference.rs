@@ -13,7 +13,7 @@ use super::{NhsNumber, ODS_ORGANISATION_SYSTEM, ResourceType};
 pub struct PartnerContext<'a> {
     pub partner_id: &'a str,
     pub partner_name: &'a str,
-    /// The `meta.tag` naming the partner (see `origin_tag`), made once for all its records.
+    /// The `meta.tag` naming the partner (see `origin_tag`), made once per answer.
     pub origin: Value,
     pub base_url: &'a str,
     /// The partner's local patient ids and the NHS number each stands for.
