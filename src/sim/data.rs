@@ -7,10 +7,15 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::fhir::ResourceType;
+use crate::fhir::search::value::ReferenceValue;
 
 #[derive(Debug, Default, Clone)]
 pub struct PartnerData {
     by_type: HashMap<ResourceType, Vec<Held>>,
+    /// Which records of a type refer to a given id anywhere in them (positions in
+    /// `by_type`, in the order held): as a server indexes its references, so that a
+    /// search for one patient's records does not read every record of the type.
+    referring: HashMap<ResourceType, HashMap<String, Vec<usize>>>,
 }
 
 /// A stored record, and its JSON written once as it is stored: a partner serves the
@@ -62,10 +67,17 @@ impl PartnerData {
                 value["meta"]["versionId"] = Value::String("1".into());
             }
             let json = value.to_string().into_boxed_str();
-            self.by_type
-                .entry(t)
-                .or_default()
-                .push(Held { value, json });
+            let held = self.by_type.entry(t).or_default();
+            let position = held.len();
+            let mut ids = Vec::new();
+            referred_ids(&value, &mut ids);
+            ids.sort_unstable();
+            ids.dedup();
+            let referring = self.referring.entry(t).or_default();
+            for id in ids {
+                referring.entry(id).or_default().push(position);
+            }
+            held.push(Held { value, json });
         }
     }
 
@@ -78,6 +90,29 @@ impl PartnerData {
         self.by_type.get(&resource_type).into_iter().flatten()
     }
 
+    /// The records of a type that refer, anywhere in them, to any of `ids` (a
+    /// reference's id, whatever its type), in the order held: every record a
+    /// reference criterion for those ids can match, and perhaps more.
+    pub fn referring_to<'a>(
+        &'a self,
+        resource_type: ResourceType,
+        ids: &[&str],
+    ) -> impl Iterator<Item = &'a Held> {
+        let referring = self.referring.get(&resource_type);
+        let mut positions: Vec<usize> = ids
+            .iter()
+            .filter_map(|id| referring?.get(*id))
+            .flatten()
+            .copied()
+            .collect();
+        positions.sort_unstable();
+        positions.dedup();
+        let held = self.by_type.get(&resource_type);
+        positions
+            .into_iter()
+            .filter_map(move |p| held.and_then(|h| h.get(p)))
+    }
+
     pub fn find(&self, resource_type: ResourceType, id: &str) -> Option<&Held> {
         self.held(resource_type).find(|r| r.value["id"] == id)
     }
@@ -88,5 +123,22 @@ impl PartnerData {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The id of every `reference` in `node`, at any depth, as a reference criterion
+/// reads it.
+pub(super) fn referred_ids(node: &Value, ids: &mut Vec<String>) {
+    match node {
+        Value::Object(map) => {
+            if let Some(reference) = map.get("reference").and_then(Value::as_str)
+                && let Ok(parsed) = ReferenceValue::parse(reference)
+            {
+                ids.push(parsed.id);
+            }
+            map.values().for_each(|child| referred_ids(child, ids));
+        }
+        Value::Array(items) => items.iter().for_each(|item| referred_ids(item, ids)),
+        _ => {}
     }
 }
