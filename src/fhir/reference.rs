@@ -69,6 +69,29 @@ pub fn origin_tag(ods_code: &str, name: &str) -> Value {
     json!({ "system": ODS_ORGANISATION_SYSTEM, "code": ods_code, "display": name })
 }
 
+/// Every literal reference in a resource, contained resources included.
+pub fn references(node: &Value) -> Vec<&str> {
+    let mut found = Vec::new();
+    collect_references(node, &mut found);
+    found
+}
+
+fn collect_references<'a>(node: &'a Value, found: &mut Vec<&'a str>) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::String(reference)) = map.get("reference") {
+                found.push(reference);
+            }
+            map.values()
+                .for_each(|child| collect_references(child, found));
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| collect_references(item, found)),
+        _ => {}
+    }
+}
+
 fn rewrite_references(node: &mut Value, ctx: &PartnerContext) {
     match node {
         Value::Array(items) => items

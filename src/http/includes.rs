@@ -11,9 +11,10 @@ use super::links::{PartnerLinks, release};
 use super::{AppState, Viewer};
 use crate::federation::linked::PatientIds;
 use crate::fhir::ResourceType;
+use crate::fhir::reference::references;
 use crate::fhir::search::Include;
 use crate::fhir::search::matcher::nodes;
-use crate::policy::release::{Released, address, references};
+use crate::policy::release::{Released, address};
 
 /// What to add to a page of matches.
 pub struct IncludePlan<'a> {

@@ -23,6 +23,7 @@ use serde_json::Value;
 use super::{Clearance, Policy};
 use crate::fhir::ResourceType;
 use crate::fhir::id::split_facade_id;
+use crate::fhir::reference::references;
 
 /// A record pointed at: its type (as the reference names it) and facade id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -357,27 +358,4 @@ fn partner_of(address: &str) -> &str {
         .split_once('/')
         .and_then(|(_, id)| split_facade_id(id))
         .map_or("", |(partner, _)| partner)
-}
-
-/// Every literal reference in a resource, contained resources included.
-pub fn references(node: &Value) -> Vec<&str> {
-    let mut found = Vec::new();
-    collect_references(node, &mut found);
-    found
-}
-
-fn collect_references<'a>(node: &'a Value, found: &mut Vec<&'a str>) {
-    match node {
-        Value::Object(map) => {
-            if let Some(Value::String(reference)) = map.get("reference") {
-                found.push(reference);
-            }
-            map.values()
-                .for_each(|child| collect_references(child, found));
-        }
-        Value::Array(items) => items
-            .iter()
-            .for_each(|item| collect_references(item, found)),
-        _ => {}
-    }
 }

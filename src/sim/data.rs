@@ -7,6 +7,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::fhir::ResourceType;
+use crate::fhir::reference::references;
 use crate::fhir::search::value::ReferenceValue;
 
 #[derive(Debug, Default, Clone)]
@@ -69,8 +70,7 @@ impl PartnerData {
             let json = value.to_string().into_boxed_str();
             let held = self.by_type.entry(t).or_default();
             let position = held.len();
-            let mut ids = Vec::new();
-            referred_ids(&value, &mut ids);
+            let mut ids = referred_ids(&value);
             ids.sort_unstable();
             ids.dedup();
             let referring = self.referring.entry(t).or_default();
@@ -126,19 +126,12 @@ impl PartnerData {
     }
 }
 
-/// The id of every `reference` in `node`, at any depth, as a reference criterion
+/// The id of every reference in `record`, at any depth, as a reference criterion
 /// reads it.
-pub(super) fn referred_ids(node: &Value, ids: &mut Vec<String>) {
-    match node {
-        Value::Object(map) => {
-            if let Some(reference) = map.get("reference").and_then(Value::as_str)
-                && let Ok(parsed) = ReferenceValue::parse(reference)
-            {
-                ids.push(parsed.id);
-            }
-            map.values().for_each(|child| referred_ids(child, ids));
-        }
-        Value::Array(items) => items.iter().for_each(|item| referred_ids(item, ids)),
-        _ => {}
-    }
+pub(super) fn referred_ids(record: &Value) -> Vec<String> {
+    references(record)
+        .into_iter()
+        .filter_map(|reference| ReferenceValue::parse(reference).ok())
+        .map(|reference| reference.id)
+        .collect()
 }

@@ -433,7 +433,7 @@ mod tests {
             let mut ids = vec!["nobody".to_string(), "a,b".to_string()];
             for &t in ResourceType::all() {
                 data.held(t)
-                    .for_each(|h| super::data::referred_ids(&h.value, &mut ids));
+                    .for_each(|h| ids.extend(super::data::referred_ids(&h.value)));
             }
             ids.sort();
             ids.dedup();
