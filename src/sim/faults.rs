@@ -1,6 +1,6 @@
 //! Faults a simulated partner can be told to show.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -14,7 +14,9 @@ use crate::fhir::ResourceType;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
-    /// Fixed delay before every answer.
+    /// Time from a request's arrival to its answer. The FHIR simulator prepares a
+    /// search's or read's answer within it, as a server's latency includes its own
+    /// work; the GP Connect and legacy simulators wait it out, then answer.
     pub latency_ms: u64,
     /// Extra random delay, 0 to this many ms.
     pub latency_jitter_ms: u64,
@@ -46,17 +48,17 @@ pub struct Faults {
     pub fail_by_id: Vec<String>,
 }
 
-/// Waits `latency` as closely as the OS can. The runtime's timer rounds up to whole
-/// milliseconds and then some (a 10 ms sleep took about 11.6), which would be
+/// Waits until `deadline` as closely as the OS can. The runtime's timer rounds up to
+/// whole milliseconds and then some (a 10 ms sleep took about 11.6), which would be
 /// counted against whoever calls this partner; so the last two milliseconds are
 /// slept on a blocking thread, which overshoots by tens of microseconds (and an
 /// abandoned request holds that thread for no longer).
-async fn delay(latency: Duration) {
-    let deadline = std::time::Instant::now() + latency;
-    if let Some(coarse) = latency.checked_sub(Duration::from_millis(2)) {
-        tokio::time::sleep(coarse).await;
+async fn delay_until(deadline: Instant) {
+    let coarse = deadline.checked_sub(Duration::from_millis(2));
+    if let Some(coarse) = coarse.filter(|c| *c > Instant::now()) {
+        tokio::time::sleep_until(coarse.into()).await;
     }
-    let rest = deadline.saturating_duration_since(std::time::Instant::now());
+    let rest = deadline.saturating_duration_since(Instant::now());
     if !rest.is_zero() {
         let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
     }
@@ -70,19 +72,31 @@ impl Faults {
         }
     }
 
-    /// Delays, hangs or fails before any data is produced.
+    /// Waits out the latency, then hangs or fails when told to: for an answer that
+    /// is not prepared within the latency.
     pub async fn before_answer(&self) -> Option<HttpResponse> {
+        self.in_time(Instant::now()).await;
+        self.refusal()
+    }
+
+    /// Waits until the latency (and any jitter) has passed since the request
+    /// `arrived`, or for ever when told to hang.
+    pub async fn in_time(&self, arrived: Instant) {
         let jitter = if self.latency_jitter_ms > 0 {
             rand::thread_rng().gen_range(0..=self.latency_jitter_ms)
         } else {
             0
         };
         if self.latency_ms + jitter > 0 {
-            delay(Duration::from_millis(self.latency_ms + jitter)).await;
+            delay_until(arrived + Duration::from_millis(self.latency_ms + jitter)).await;
         }
         if self.hang {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
+    }
+
+    /// The failure to answer with in place of any data, when told to fail.
+    pub fn refusal(&self) -> Option<HttpResponse> {
         if let Some(status) = self.status {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return Some(outcome(status, "simulated failure"));
@@ -180,5 +194,27 @@ fn patient_of(resource: &Value) -> &Value {
         &resource["patient"]
     } else {
         &resource["subject"]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The latency runs from the request's arrival, so the time spent preparing the
+    /// answer is inside it, not added to it; and it is never cut short.
+    #[tokio::test]
+    async fn the_latency_is_counted_from_the_arrival() {
+        let faults = Faults::latency(250);
+        let started = Instant::now();
+        faults.in_time(started - Duration::from_millis(200)).await;
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(45) && waited < Duration::from_millis(200),
+            "arrived 200 ms ago with a latency of 250 ms, waited {waited:?}"
+        );
+        let started = Instant::now();
+        faults.in_time(started).await;
+        assert!(started.elapsed() >= Duration::from_millis(250));
     }
 }

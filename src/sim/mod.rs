@@ -11,6 +11,7 @@ pub mod legacy;
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
@@ -148,18 +149,31 @@ async fn metadata() -> HttpResponse {
     )
 }
 
+/// Answers a search once the partner's latency has passed since it arrived, the
+/// answer prepared in the meantime.
 async fn search(
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<SimState>,
 ) -> HttpResponse {
+    let arrived = Instant::now();
     let faults = state.record(&req);
     if let Some(response) = state.refuse_unauthorized(&req) {
         return response;
     }
-    if let Some(response) = faults.before_answer().await {
-        return response;
-    }
+    let response = faults
+        .refusal()
+        .unwrap_or_else(|| searchset_answer(&req, &path, &state, &faults));
+    faults.in_time(arrived).await;
+    response
+}
+
+fn searchset_answer(
+    req: &HttpRequest,
+    path: &str,
+    state: &SimState,
+    faults: &Faults,
+) -> HttpResponse {
     let Ok(resource_type) = path.parse::<ResourceType>() else {
         return fhir_json(
             actix_web::http::StatusCode::NOT_FOUND,
@@ -176,7 +190,7 @@ async fn search(
         );
     }
     let by_id = pairs.iter().any(|(k, _)| k == "_id");
-    if by_id && faults.fail_by_id.iter().any(|t| *t == path.as_str()) {
+    if by_id && faults.fail_by_id.iter().any(|t| t == path) {
         return faults::failure("simulated failure of a search by id");
     }
     let mut criteria = Vec::new();
@@ -333,21 +347,26 @@ async fn read(
     path: web::Path<(String, String)>,
     state: web::Data<SimState>,
 ) -> HttpResponse {
+    let arrived = Instant::now();
     let faults = state.record(&req);
     if let Some(response) = state.refuse_unauthorized(&req) {
         return response;
     }
-    if let Some(response) = faults.before_answer().await {
-        return response;
-    }
-    if faults.fail_by_id.iter().any(|t| *t == path.0) {
+    let response = faults
+        .refusal()
+        .unwrap_or_else(|| read_answer(&path.0, &path.1, &state, &faults));
+    faults.in_time(arrived).await;
+    response
+}
+
+fn read_answer(resource_type: &str, id: &str, state: &SimState, faults: &Faults) -> HttpResponse {
+    if faults.fail_by_id.iter().any(|t| t == resource_type) {
         return faults::failure("simulated failure of a read");
     }
-    let found = path
-        .0
+    let found = resource_type
         .parse::<ResourceType>()
         .ok()
-        .and_then(|t| state.data.find(t, &path.1));
+        .and_then(|t| state.data.find(t, id));
     match found {
         Some(resource) => faults.answer_json(resource.json.to_string()),
         None => fhir_json(
