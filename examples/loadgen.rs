@@ -61,6 +61,10 @@ use shcr_facade::policy::{Clearance, Policy};
 use shcr_facade::sim::issuer::{DevIssuer, TokenRequest};
 use shcr_facade::sim::{Faults, PartnerData, SimPartner};
 
+#[path = "common/bench.rs"]
+mod bench;
+use bench::OBSERVATIONS_PER_PARTNER;
+
 /// The partners and the clients allocate as the facade does (mimalloc), so that
 /// their share of the shared cores is not inflated by the system allocator.
 #[global_allocator]
@@ -71,7 +75,6 @@ const BENCH_NHS: &str = "9990000107";
 const SHORT_NHS: &str = "9990000166";
 const LONG_NHS: &str = "9990000174";
 const LONG_ENCOUNTERS: usize = 1_200;
-const OBSERVATIONS_PER_PARTNER: usize = 17;
 /// A patient with 1,000 observations across the three partners, for paging.
 const PAGED_NHS: &str = "9990000190";
 const PAGED_OBSERVATIONS: usize = 1_000;
@@ -119,16 +122,7 @@ fn add_bench_patient(data: &mut PartnerData, partner: &str) {
         "name": [{"family": "Bench", "given": ["Load"]}], "gender": "unknown", "birthDate": "1970-01-01"
     }));
     for i in 0..OBSERVATIONS_PER_PARTNER {
-        data.add(json!({
-            "resourceType": "Observation", "id": format!("bench-obs-{i:02}"), "status": "final",
-            "meta": {"lastUpdated": "2025-01-01T00:00:00Z"},
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
-            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}], "text": "Heart rate"},
-            "subject": {"reference": format!("Patient/{local}")},
-            "performer": [{"display": "Dr A Clinician"}],
-            "effectiveDateTime": format!("2024-{:02}-{:02}T10:00:00Z", i % 12 + 1, i + 1),
-            "valueQuantity": {"value": 60 + i, "unit": "beats/minute", "system": "http://unitsofmeasure.org", "code": "/min"}
-        }));
+        data.add(bench::observation(&local, i));
     }
 }
 

@@ -23,11 +23,14 @@ use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value, json};
 
+#[path = "common/bench.rs"]
+mod bench;
+use bench::OBSERVATIONS_PER_PARTNER;
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PARTNERS: [&str; 3] = ["riverside-gp", "northgate-acute", "valley-community"];
-const OBSERVATIONS_PER_PARTNER: usize = 17;
 /// How serde_json hands over a number under `arbitrary_precision`.
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
@@ -377,16 +380,7 @@ fn partner_bodies() -> Vec<Vec<u8>> {
                     let id = format!("bench-obs-{i:02}");
                     json!({
                         "fullUrl": format!("http://127.0.0.1:9000/fhir/Observation/{id}"),
-                        "resource": {
-                            "resourceType": "Observation", "id": id, "status": "final",
-                            "meta": {"lastUpdated": "2025-01-01T00:00:00Z"},
-                            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
-                            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}], "text": "Heart rate"},
-                            "subject": {"reference": format!("Patient/{local}")},
-                            "performer": [{"display": "Dr A Clinician"}],
-                            "effectiveDateTime": format!("2024-{:02}-{:02}T10:00:00Z", i % 12 + 1, i + 1),
-                            "valueQuantity": {"value": 60 + i, "unit": "beats/minute", "system": "http://unitsofmeasure.org", "code": "/min"}
-                        },
+                        "resource": bench::observation(&local, i),
                         "search": {"mode": "match"}
                     })
                 })
