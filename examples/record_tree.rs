@@ -405,7 +405,13 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         match flag.as_str() {
-            "--rounds" => rounds = args.next().and_then(|v| v.parse().ok()).expect("a number"),
+            "--rounds" => {
+                rounds = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|n| *n > 0)
+                    .expect("a number of rounds, at least 1")
+            }
             other => panic!("unknown flag {other}"),
         }
     }
