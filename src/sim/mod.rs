@@ -251,7 +251,7 @@ fn matching<'a>(
     resource_type: ResourceType,
     criteria: &[Criterion],
 ) -> Vec<&'a data::Held> {
-    match criteria.iter().find_map(referred_ids) {
+    match criteria.iter().find_map(ids_named_by) {
         Some(ids) => data
             .referring_to(resource_type, &ids)
             .filter(|r| matches_all(&r.value, criteria))
@@ -265,7 +265,7 @@ fn matching<'a>(
 
 /// The ids a reference criterion (one without a modifier) matches records that
 /// refer to; none for any other criterion.
-fn referred_ids(criterion: &Criterion) -> Option<Vec<&str>> {
+fn ids_named_by(criterion: &Criterion) -> Option<Vec<&str>> {
     if criterion.modifier.is_some() {
         return None;
     }
