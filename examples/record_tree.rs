@@ -400,21 +400,16 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples[samples.len() / 2]
 }
 
+/// Times one search's record work both ways.
+#[derive(clap::Parser)]
+struct Args {
+    /// Rounds of 2,000 searches each way, in turns; the median is printed.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
+}
+
 fn main() {
-    let mut rounds = 12;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        match flag.as_str() {
-            "--rounds" => {
-                rounds = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|n| *n > 0)
-                    .expect("a number of rounds, at least 1")
-            }
-            other => panic!("unknown flag {other}"),
-        }
-    }
+    let rounds = <Args as clap::Parser>::parse().rounds;
     let bodies = partner_bodies();
     let (by_values, by_trees) = (on_values(&bodies), on_trees(&bodies));
     let read = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).expect("JSON");
